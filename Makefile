@@ -1,0 +1,31 @@
+# The two commands of the README:  `make run`  and  `make test`.
+# Both create the virtual environment (and install missing system packages) on first use.
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+SRC := kiosk tests benchmarks
+
+.PHONY: run test lint bench setup clean
+
+run: $(STAMP)
+	$(VENV)/bin/kiosk demo
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest -n auto
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/ruff format --check $(SRC)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/verify.py
+	$(VENV)/bin/python benchmarks/statuslist.py
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+"""CityCard Kiosk: offline verification of city municipal ID cards."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,269 @@
+"""City card (format version 1): QR text -> verified decision. Pure: no clock, no I/O.
+
+QR text is `MID1:` + base45(COSE_Sign1(CWT claims)). `verify_card` walks DESIGN.md's
+verification order and stops at the first failure:
+
+prefix -> base45 -> CBOR -> structure -> alg -> kid known -> signature -> key fit for cards
+at iat -> issuer -> clock sane -> iat not in the future -> not expired -> trust fresh ->
+status -> site policy.
+
+The clock check (the kiosk's clock is not behind the newest trust data it accepted) sits
+right before the time checks: a wrong clock would otherwise call good cards NOT_YET_VALID.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from kiosk.base45 import Base45Error, b45decode
+from kiosk.cose import CoseError, Sign1, decode_sign1, loads_strict, require_ed25519_header
+from kiosk.reasons import Reason
+from kiosk.statuslist import Status
+from kiosk.trust import CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, TrustStore
+
+if TYPE_CHECKING:
+    from kiosk.policy import Policy
+
+PREFIX = "MID1:"
+MAX_TEXT_LENGTH = 1024
+CLAIM_CTI = 7
+CLAIM_STATUS = 65535
+CLAIM_CARD = -65537
+ROLES = ("resident", "technician")
+MAX_NAME_LENGTH = 64
+_OTHER_VERSION = re.compile(r"MID[0-9]+:")
+_LANG_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+_BENEFIT = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+_DOB = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True, repr=False)
+class Card:
+    """The claims of a card. Holds personal data: kept in memory only, never printed."""
+
+    issuer: str
+    issued_at: int
+    expires_at: int
+    serial: bytes
+    status_uri: str
+    status_idx: int
+    name: str
+    dob: date
+    gender: str | None
+    lang: str | None
+    benefits: tuple[str, ...]
+    role: str
+    specimen: bool
+
+    def __repr__(self) -> str:
+        return "Card(<holder data redacted>)"
+
+
+@dataclass(frozen=True)
+class Decision:
+    reason: Reason
+    detail: str = ""  # for technicians: never holds holder data
+    kid: bytes | None = None
+    # Set only once the signature verified: unauthenticated claims are never shown.
+    card: Card | None = field(default=None, repr=False)
+    status_checked: tuple[str, int] | None = field(default=None, repr=False)
+    warnings: tuple[Reason, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is Reason.ACCEPTED
+
+    @property
+    def outcome(self) -> str:
+        return "accepted" if self.accepted else "rejected"
+
+    @property
+    def specimen(self) -> bool:
+        return self.card is not None and self.card.specimen
+
+    @property
+    def role(self) -> str | None:
+        return None if self.card is None else self.card.role
+
+
+class _Malformed(CoseError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(Reason.MALFORMED, detail)
+
+
+def decode_text(text: str) -> bytes:
+    """QR text -> COSE bytes (prefix and base45 steps)."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise _Malformed(f"text of {len(text)} characters is over {MAX_TEXT_LENGTH}")
+    if not text.startswith(PREFIX):
+        if _OTHER_VERSION.match(text):
+            raise CoseError(Reason.UNSUPPORTED, f"card format {text.split(':')[0]} unsupported")
+        raise _Malformed("not a city card (no MID1: prefix)")
+    try:
+        return b45decode(text[len(PREFIX) :])
+    except Base45Error as exc:
+        raise _Malformed(f"base45: {exc}") from None
+
+
+def parse_card(text: str) -> tuple[Sign1, Card]:
+    """Decode and check the structure of a card, without any signature or trust check."""
+    sign1 = decode_sign1(decode_text(text), "card")
+    claims = loads_strict(sign1.payload, "card claims")
+    if not isinstance(claims, dict):
+        raise _Malformed("card claims are not a map")
+    return sign1, _card_from_claims(claims)
+
+
+def _get(claims: dict[Any, Any], key: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    value = claims.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise _Malformed(f"{what} missing or of the wrong type")
+    return value
+
+
+def _optional_text(card: dict[Any, Any], key: str) -> str | None:
+    value = card.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _Malformed(f"card {key} must be text")
+    return value
+
+
+def _card_from_claims(claims: dict[Any, Any]) -> Card:
+    issuer = _get(claims, CLAIM_ISS, str, "iss")
+    issued_at = _get(claims, CLAIM_IAT, int, "iat")
+    expires_at = _get(claims, CLAIM_EXP, int, "exp")
+    serial = _get(claims, CLAIM_CTI, bytes, "cti")
+    if not 8 <= len(serial) <= 16:
+        raise _Malformed("cti must be 8 to 16 bytes")
+    status = _get(claims, CLAIM_STATUS, dict, "status claim")
+    ref = _get(status, "status_list", dict, "status_list reference")
+    idx = _get(ref, "idx", int, "status_list idx")
+    uri = _get(ref, "uri", str, "status_list uri")
+    if idx < 0 or not uri:
+        raise _Malformed("status_list idx/uri out of range")
+    card = _get(claims, CLAIM_CARD, dict, "card claim (-65537)")
+    version = card.get("v")
+    if version != 1 or isinstance(version, bool):
+        if isinstance(version, int) and not isinstance(version, bool):
+            raise CoseError(Reason.UNSUPPORTED, f"card claim version {version} unsupported")
+        raise _Malformed("card claim v missing")
+    name = _get(card, "name", str, "card name")
+    if not name or len(name) > MAX_NAME_LENGTH or unicodedata.normalize("NFC", name) != name:
+        raise _Malformed("card name must be 1-64 characters of NFC text")
+    if any(_is_control(ch) for ch in name):
+        raise _Malformed("card name holds control or bidi-override characters")
+    dob_text = _get(card, "dob", str, "card dob")
+    try:
+        if not _DOB.fullmatch(dob_text):
+            raise ValueError
+        dob = date.fromisoformat(dob_text)
+    except ValueError:
+        raise _Malformed("card dob is not a YYYY-MM-DD date") from None
+    lang = _optional_text(card, "lang")
+    if lang is not None and not _LANG_TAG.fullmatch(lang):
+        raise _Malformed("card lang is not a BCP 47 tag")
+    benefits = card.get("ben", [])
+    if not isinstance(benefits, list) or not all(
+        isinstance(b, str) and _BENEFIT.fullmatch(b) for b in benefits
+    ):
+        raise _Malformed("card ben must be an array of benefit codes")
+    role = card.get("role", "resident")
+    if role not in ROLES:
+        raise CoseError(Reason.UNSUPPORTED, f"card role {role!r} unsupported")
+    specimen = card.get("specimen", False)
+    if not isinstance(specimen, bool):
+        raise _Malformed("card specimen must be a boolean")
+    return Card(
+        issuer=issuer,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        serial=serial,
+        status_uri=uri,
+        status_idx=idx,
+        name=name,
+        dob=dob,
+        gender=_optional_text(card, "gender"),
+        lang=lang,
+        benefits=tuple(benefits),
+        role=role,
+        specimen=specimen,
+    )
+
+
+# Zero-width joiner/non-joiner are part of correct spelling in Persian, Urdu and Indic names;
+# other format characters (bidi overrides and isolates) could make a name display as another.
+_NAME_FORMAT_OK = frozenset({"\u200c", "\u200d"})
+
+
+def _is_control(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category in ("Cc", "Zl", "Zp") or (category == "Cf" and ch not in _NAME_FORMAT_OK)
+
+
+def verify_card(text: str, trust: TrustStore | None, now: int, policy: Policy) -> Decision:
+    """Turn the text of a card's QR code into a decision. Never raises for bad input."""
+    try:
+        sign1, card = parse_card(text)
+        kid = require_ed25519_header(sign1, "card")
+    except CoseError as exc:
+        return Decision(exc.reason, exc.detail)
+    if trust is None:
+        return Decision(Reason.TRUST_STALE, "no trust data installed", kid)
+    bundle = trust.bundle
+    key = bundle.keys.get(kid)
+    if key is None:
+        return Decision(Reason.UNKNOWN_KEY, f"key {kid.hex()} is not in the trust bundle", kid)
+    if not sign1.verify(key.verifier):
+        return Decision(Reason.BAD_SIGNATURE, "signature does not verify", kid)
+    decided = Decision(Reason.ACCEPTED, "", kid, card)
+    fit, why = bundle.key_fit(kid, "card", card.issued_at)
+    if fit is None:
+        return replace(decided, reason=Reason.KEY_NOT_VALID, detail=why)
+    if card.issuer != bundle.issuer:
+        return replace(decided, reason=Reason.WRONG_ISSUER, detail="issuer differs from bundle")
+    skew = policy.skew_s
+    if now + skew < trust.clock_floor:
+        return replace(
+            decided, reason=Reason.TRUST_STALE, detail="the kiosk's clock is behind its trust data"
+        )
+    if card.issued_at > now + skew:
+        return replace(decided, reason=Reason.NOT_YET_VALID, detail="issued in the future")
+    if now - skew > card.expires_at:
+        return replace(decided, reason=Reason.EXPIRED, detail="past the card's expiry")
+    return _check_status(decided, card, trust, now, policy)
+
+
+def _check_status(
+    decided: Decision, card: Card, trust: TrustStore, now: int, policy: Policy
+) -> Decision:
+    token = trust.lists.get(card.status_uri)
+    if token is None:
+        return replace(
+            decided, reason=Reason.TRUST_STALE, detail="no status list for the card's list uri"
+        )
+    decided = replace(decided, status_checked=(card.status_uri, card.status_idx))
+    stale_since = min(t for t in (trust.bundle.expires_at, token.expires_at) if t is not None)
+    stale = now > stale_since
+    if stale and not policy.within_stale_grace(now - stale_since):
+        return replace(decided, reason=Reason.TRUST_STALE, detail="trust data has expired")
+    try:
+        status = token.statuses.status(card.status_idx)
+    except IndexError:
+        return replace(decided, reason=Reason.MALFORMED, detail="status index outside the list")
+    if status != Status.VALID:
+        if status == Status.SUSPENDED and stale:
+            # A suspension in stale data may have been lifted since: can't check, not "bad".
+            return replace(decided, reason=Reason.TRUST_STALE, detail="suspended in stale data")
+        # Revocation is permanent; values 3+ (application-specific) are treated as revoked.
+        reason = Reason.SUSPENDED if status == Status.SUSPENDED else Reason.REVOKED
+        return replace(decided, reason=reason, detail=f"status {status} in {card.status_uri}")
+    if stale:
+        decided = replace(decided, warnings=(Reason.TRUST_STALE,))
+    denied = policy.denial(card, now)
+    if denied:
+        return replace(decided, reason=Reason.POLICY_DENIED, detail=denied)
+    return decided

@@ -1,0 +1,336 @@
+"""`kiosk`: the appliance's command line (verify, trust, demo).
+
+Every command turns `KioskError` into a one-line message and its documented exit code
+(see kiosk.errors); a traceback only ever appears for a bug, with exit code 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from kiosk.card import Decision, verify_card
+from kiosk.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
+from kiosk.policy import Mode, Policy, Stale
+from kiosk.trust import TrustStore, parse_bundle
+from kiosk.trust_state import TrustState, read_limited
+
+DEFAULT_STATE_DIR = Path(
+    os.environ.get("KIOSK_STATE_DIR")
+    or Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "citycard-kiosk"
+)
+
+
+def root_key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ConfigError(f"root key {text[:16]!r}…: not hexadecimal") from None
+    if len(key) != 32:
+        raise ConfigError(f"root key must be 32 bytes (64 hex characters), got {len(key)} bytes")
+    return key
+
+
+def decision_json(decision: Decision, show_holder: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "outcome": decision.outcome,
+        "reason": decision.reason.value,
+        "kid": decision.kid.hex() if decision.kid else None,
+        "specimen": decision.specimen,
+        "role": decision.role,
+        "detail": decision.detail,
+        "warnings": [w.value for w in decision.warnings],
+    }
+    card = decision.card
+    if show_holder and card is not None:
+        out["holder"] = {
+            "name": card.name,
+            "dob": card.dob.isoformat(),
+            "gender": card.gender,
+            "lang": card.lang,
+            "benefits": list(card.benefits),
+            "serial": card.serial.hex(),
+            "issued_at": card.issued_at,
+            "expires_at": card.expires_at,
+            "status": {"uri": card.status_uri, "idx": card.status_idx},
+        }
+    return out
+
+
+# -- trust options shared by verify and trust commands --------------------------------
+
+
+def _add_trust_options(parser: argparse.ArgumentParser, *, verify: bool) -> None:
+    parser.add_argument(
+        "--root-key",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="pinned city root public key, 64 hex characters (repeatable)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help=f"the kiosk's trust state directory (default {DEFAULT_STATE_DIR})",
+    )
+    if verify:
+        parser.add_argument(
+            "--bundle",
+            type=Path,
+            help="verify against this bundle file instead of the installed trust state",
+        )
+        parser.add_argument(
+            "--status-list",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="extra status list token (repeatable)",
+        )
+
+
+def _roots(args: argparse.Namespace) -> list[bytes]:
+    if not args.root_key:
+        raise ConfigError("--root-key is required (the city's root public key in hex)")
+    return [root_key(k) for k in args.root_key]
+
+
+def load_trust(args: argparse.Namespace) -> TrustStore:
+    roots = _roots(args)
+    if args.bundle is not None:
+        bundle = parse_bundle(read_limited(args.bundle), roots)
+        extra = [read_limited(p) for p in args.status_list]
+        return TrustStore.build(bundle, extra)
+    store = TrustState(args.state_dir, roots).load()
+    if store is None:
+        raise ConfigError(
+            f"no trust data in {args.state_dir}: use --bundle or `kiosk trust import`"
+        )
+    if args.status_list:
+        extra = [read_limited(p) for p in args.status_list]
+        store = TrustStore.build(
+            store.bundle, [*(t.raw for t in store.lists.values()), *extra], store.clock_floor
+        )
+    return store
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    overrides: dict[str, Any] = {"passback_s": 0}
+    if args.skew is not None:
+        overrides["skew_s"] = args.skew
+    if args.require_benefit:
+        overrides["required_benefits"] = frozenset(args.require_benefit)
+    if args.min_age is not None:
+        overrides["min_age"] = args.min_age
+    if args.stale is not None:
+        overrides["stale"] = Stale(args.stale)
+    if args.stale_grace is not None:
+        overrides["stale_grace_s"] = args.stale_grace
+    return Policy.for_mode(args.mode, **overrides)
+
+
+def _lines(source: str) -> Iterable[str]:
+    stream: TextIO
+    if source == "-":
+        stream = sys.stdin
+        yield from (line.rstrip("\r\n") for line in stream)
+        return
+    try:
+        with open(source, encoding="utf-8", errors="replace") as stream:
+            yield from (line.rstrip("\r\n") for line in stream)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.batch is None):
+        raise ConfigError("give either a card TEXT or --batch FILE|-")
+    trust = load_trust(args)
+    policy = _policy(args)
+    now = int(time.time()) if args.at is None else args.at
+    if args.batch is not None:
+        out = sys.stdout
+        for line in _lines(args.batch):
+            decision = verify_card(line, trust, now, policy)
+            out.write(json.dumps(decision_json(decision, args.show_holder)) + "\n")
+        return EXIT_OK
+    decision = verify_card(args.text, trust, now, policy)
+    if args.json:
+        print(json.dumps(decision_json(decision, args.show_holder)))
+    else:
+        mark = "✓" if decision.accepted else "✗"
+        print(f"{mark} {decision.reason.value}: {decision.reason.sentence}")
+        if decision.detail:
+            print(f"  detail: {decision.detail}")
+        for warning in decision.warnings:
+            print(f"  warning: {warning.value}: {warning.sentence}")
+        if decision.specimen:
+            print("  SPECIMEN card (demo/training)")
+        if decision.role == "technician":
+            print("  technician card")
+        if args.show_holder and decision.card is not None:
+            for key, value in decision_json(decision, True)["holder"].items():
+                print(f"  {key}: {value}")
+    return EXIT_OK if decision.accepted else EXIT_REJECTED
+
+
+def cmd_trust_import(args: argparse.Namespace) -> int:
+    state = TrustState(args.state_dir, _roots(args))
+    for path in args.files:
+        for result in state.import_bytes(read_limited(path)):
+            verb = "installed" if result.installed else "unchanged"
+            print(f"{path}: {verb}: {result.summary}")
+    return EXIT_OK
+
+
+def cmd_trust_status(args: argparse.Namespace) -> int:
+    now = int(time.time())
+    store = TrustState(args.state_dir, _roots(args)).load()
+    if store is None:
+        raise ConfigError(f"no trust data in {args.state_dir}")
+    report = trust_report(store, now)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        bundle = report["bundle"]
+        print(
+            f"issuer {bundle['issuer']}, bundle version {bundle['version']}, "
+            f"{_age(bundle['age_s'])} old, {_until(bundle['expires_in_s'])}"
+        )
+        for item in report["status_lists"]:
+            print(
+                f"status list {item['uri']}: {item['slots']} slots, "
+                f"{_age(item['age_s'])} old, {_until(item['expires_in_s'])}"
+            )
+        for problem in report["problems"]:
+            print(f"problem: {problem}")
+    fresh = report["fresh"]
+    return EXIT_OK if fresh else EXIT_REJECTED
+
+
+def trust_report(store: TrustStore, now: int) -> dict[str, Any]:
+    bundle = store.bundle
+    lists: list[dict[str, Any]] = [
+        {
+            "uri": t.uri,
+            "slots": t.statuses.size,
+            "bits": t.statuses.bits,
+            "issued_at": t.issued_at,
+            "age_s": now - t.issued_at,
+            "expires_in_s": None if t.expires_at is None else t.expires_at - now,
+            "refresh_due_in_s": None if t.refresh_due is None else t.refresh_due - now,
+        }
+        for t in store.lists.values()
+    ]
+    expiries = [
+        bundle.expires_at - now,
+        *(i["expires_in_s"] for i in lists if i["expires_in_s"] is not None),
+    ]
+    return {
+        "bundle": {
+            "issuer": bundle.issuer,
+            "version": bundle.version,
+            "issued_at": bundle.issued_at,
+            "age_s": now - bundle.issued_at,
+            "expires_in_s": bundle.expires_at - now,
+            "keys": [
+                {
+                    "kid": k.kid.hex(),
+                    "use": k.use,
+                    "nbf": k.nbf,
+                    "exp": k.exp,
+                    "revoked": k.kid in bundle.revoked_kids,
+                }
+                for k in bundle.keys.values()
+            ],
+            "next_roots": [r.hex() for r in bundle.next_roots],
+        },
+        "status_lists": lists,
+        "clock_floor": store.clock_floor,
+        "clock_ok": now >= store.clock_floor,
+        "fresh": min(expiries) >= 0 and now >= store.clock_floor,
+        "problems": list(store.problems),
+    }
+
+
+def _age(seconds: int) -> str:
+    return f"{seconds / 3600:.1f} h" if abs(seconds) < 172800 else f"{seconds / 86400:.1f} days"
+
+
+def _until(seconds: int | None) -> str:
+    if seconds is None:
+        return "no expiry"
+    return f"expires in {_age(seconds)}" if seconds >= 0 else f"EXPIRED {_age(-seconds)} ago"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kiosk.demo import run_terminal_demo
+
+    return run_terminal_demo(sys.stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="CityCard Kiosk")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    verify = sub.add_parser("verify", help="verify a card's QR text against trust data")
+    verify.add_argument("text", nargs="?", help="the card's QR text (MID1:…)")
+    verify.add_argument("--batch", metavar="FILE|-", help="one card text per line; JSON lines out")
+    _add_trust_options(verify, verify=True)
+    verify.add_argument("--at", type=int, metavar="EPOCH", help="verify as of this time")
+    verify.add_argument("--json", action="store_true", help="one JSON object")
+    verify.add_argument(
+        "--show-holder",
+        action="store_true",
+        help="include the holder's claims (personal data: for technicians)",
+    )
+    verify.add_argument("--mode", choices=[m.value for m in Mode], default="gate")
+    verify.add_argument("--skew", type=int, metavar="SECONDS", help="allowed clock skew")
+    verify.add_argument("--require-benefit", action="append", default=[], metavar="CODE")
+    verify.add_argument("--min-age", type=int)
+    verify.add_argument("--stale", choices=[s.value for s in Stale])
+    verify.add_argument("--stale-grace", type=int, metavar="SECONDS")
+    verify.set_defaults(func=cmd_verify)
+
+    trust = sub.add_parser("trust", help="install and inspect trust data")
+    trust_sub = trust.add_subparsers(dest="trust_command", required=True)
+    imp = trust_sub.add_parser("import", help="install a bundle or status list from files")
+    imp.add_argument("files", nargs="+", type=Path)
+    _add_trust_options(imp, verify=False)
+    imp.set_defaults(func=cmd_trust_import)
+    status = trust_sub.add_parser("status", help="versions, ages and expiry of trust data")
+    _add_trust_options(status, verify=False)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_trust_status)
+
+    demo = sub.add_parser("demo", help="a specimen city, its cards, and the kiosk's decisions")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, prog: str) -> int:
+    try:
+        return func(args)
+    except KioskError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args.func, args, "kiosk")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

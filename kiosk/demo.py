@@ -1,0 +1,45 @@
+"""`kiosk demo` in a terminal: a specimen city and the kiosk's decision on each sample card."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+from kiosk import specimen
+from kiosk.card import verify_card
+from kiosk.errors import EXIT_OK
+from kiosk.policy import PassbackGuard, Policy
+from kiosk.trust import TrustStore, parse_bundle
+
+
+def run_terminal_demo(out: TextIO) -> int:
+    now = int(time.time())
+    with tempfile.TemporaryDirectory(prefix="kiosk-demo-") as tmp:
+        city = specimen.build(Path(tmp) / "city", now)
+        store = TrustStore.build(parse_bundle(city.bundle, [city.root_key]))
+        policy = Policy.for_mode("gate", required_benefits=frozenset({"library"}))
+        passback = PassbackGuard(policy.passback_s)
+        bundle = store.bundle
+        out.write("CityCard Kiosk: terminal demo (specimen city, no hardware)\n")
+        out.write(
+            f"  city {bundle.issuer}, root key {city.root_key.hex()[:16]}…, bundle "
+            f"version {bundle.version}, {len(store.lists)} status list(s)\n"
+        )
+        out.write(
+            "  site: library entrance (gate mode), requires benefit 'library', "
+            f"anti-passback {policy.passback_s} s\n\n"
+        )
+        for number, sample in enumerate(city.samples, start=1):
+            at = now + 5 * number
+            decision = passback.check(verify_card(sample.text, store, at, policy), at)
+            mark = "✓" if decision.accepted else "✗"
+            action = "gate opens" if decision.accepted else "gate stays shut"
+            if decision.accepted and decision.role == "technician":
+                action = "technician menu"
+            out.write(
+                f"{number:2} {sample.label:46} {mark} {decision.reason.value:14}"
+                f" {decision.reason.sentence} [{action}]\n"
+            )
+    return EXIT_OK

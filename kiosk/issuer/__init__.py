@@ -1,0 +1,1 @@
+"""The city's side: keys, issuing cards, revoking, and publishing trust data."""
