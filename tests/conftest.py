@@ -1,0 +1,62 @@
+"""Fixtures that build real cities, cards and trust data with the issuer code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kiosk.issuer.city import DAY_S, City, Holder, IssuedCard
+from kiosk.policy import Policy
+from kiosk.trust import TrustStore, parse_bundle
+
+NOW = 1_790_000_000  # 2026-09-21T13:33:20Z: every test runs at a fixed time
+ISSUER = "us-il-chicago"
+STATUS_BASE = "https://id.example.gov/status/"
+
+# Marker strings: privacy tests search every output for them.
+NAME = "Zyxwvut Qmarkername"
+DOB = "1987-06-05"
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> City:
+    return City.init(tmp_path / "city", ISSUER, STATUS_BASE, NOW - 365 * DAY_S)
+
+
+@pytest.fixture
+def holder() -> Holder:
+    return Holder(NAME, DOB, lang="es", benefits=("library",))
+
+
+IssueFn = Callable[..., IssuedCard]
+
+
+@pytest.fixture
+def issue(city: City, holder: Holder) -> IssueFn:
+    """Issue a card, issued a day before NOW unless told otherwise."""
+
+    def _issue(h: Holder | None = None, **kwargs: int) -> IssuedCard:
+        kwargs.setdefault("issued_at", NOW - DAY_S)
+        return city.issue(h or holder, NOW, **kwargs)
+
+    return _issue
+
+
+TrustFn = Callable[..., TrustStore]
+
+
+@pytest.fixture
+def trust_of(city: City) -> TrustFn:
+    """A verified TrustStore from a bundle the city signs now (at `at`, default NOW)."""
+
+    def _trust(at: int = NOW, **kwargs: int) -> TrustStore:
+        return TrustStore.build(parse_bundle(city.bundle(at, **kwargs), [city.root.public_key]))
+
+    return _trust
+
+
+@pytest.fixture
+def gate() -> Policy:
+    return Policy.for_mode("gate", passback_s=0)
