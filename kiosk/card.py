@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +63,7 @@ class Card:
         return "Card(<holder data redacted>)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     reason: Reason
     detail: str = ""  # for technicians: never holds holder data
@@ -152,9 +152,11 @@ def _card_from_claims(claims: dict[Any, Any]) -> Card:
             raise CoseError(Reason.UNSUPPORTED, f"card claim version {version} unsupported")
         raise _Malformed("card claim v missing")
     name = _get(card, "name", str, "card name")
-    if not name or len(name) > MAX_NAME_LENGTH or unicodedata.normalize("NFC", name) != name:
+    if not name or len(name) > MAX_NAME_LENGTH or not unicodedata.is_normalized("NFC", name):
         raise _Malformed("card name must be 1-64 characters of NFC text")
-    if any(_is_control(ch) for ch in name):
+    # isprintable() is the fast path (C); the per-character check only runs for names that
+    # hold spaces other than U+0020, joiners or unassigned code points.
+    if not name.isprintable() and any(_is_control(ch) for ch in name):
         raise _Malformed("card name holds control or bidi-override characters")
     dob_text = _get(card, "dob", str, "card dob")
     try:
@@ -219,51 +221,57 @@ def verify_card(text: str, trust: TrustStore | None, now: int, policy: Policy) -
         return Decision(Reason.UNKNOWN_KEY, f"key {kid.hex()} is not in the trust bundle", kid)
     if not sign1.verify(key.verifier):
         return Decision(Reason.BAD_SIGNATURE, "signature does not verify", kid)
-    decided = Decision(Reason.ACCEPTED, "", kid, card)
+    reason, detail, warnings = _authenticated_checks(card, kid, trust, now, policy)
+    checked = (card.status_uri, card.status_idx) if reason in _STATUS_CHECKED else None
+    return Decision(reason, detail, kid, card, checked, warnings)
+
+
+# Outcomes reached only after the card's status was looked up.
+_STATUS_CHECKED = frozenset(
+    {Reason.ACCEPTED, Reason.REVOKED, Reason.SUSPENDED, Reason.POLICY_DENIED}
+)
+_Outcome = tuple[Reason, str, tuple[Reason, ...]]
+
+
+def _authenticated_checks(
+    card: Card, kid: bytes, trust: TrustStore, now: int, policy: Policy
+) -> _Outcome:
+    """The checks after the signature: key fit, issuer, clock, time, trust, status, policy."""
+    bundle = trust.bundle
     fit, why = bundle.key_fit(kid, "card", card.issued_at)
     if fit is None:
-        return replace(decided, reason=Reason.KEY_NOT_VALID, detail=why)
+        return Reason.KEY_NOT_VALID, why, ()
     if card.issuer != bundle.issuer:
-        return replace(decided, reason=Reason.WRONG_ISSUER, detail="issuer differs from bundle")
+        return Reason.WRONG_ISSUER, "issuer differs from bundle", ()
     skew = policy.skew_s
     if now + skew < trust.clock_floor:
-        return replace(
-            decided, reason=Reason.TRUST_STALE, detail="the kiosk's clock is behind its trust data"
-        )
+        return Reason.TRUST_STALE, "the kiosk's clock is behind its trust data", ()
     if card.issued_at > now + skew:
-        return replace(decided, reason=Reason.NOT_YET_VALID, detail="issued in the future")
+        return Reason.NOT_YET_VALID, "issued in the future", ()
     if now - skew > card.expires_at:
-        return replace(decided, reason=Reason.EXPIRED, detail="past the card's expiry")
-    return _check_status(decided, card, trust, now, policy)
-
-
-def _check_status(
-    decided: Decision, card: Card, trust: TrustStore, now: int, policy: Policy
-) -> Decision:
+        return Reason.EXPIRED, "past the card's expiry", ()
     token = trust.lists.get(card.status_uri)
     if token is None:
-        return replace(
-            decided, reason=Reason.TRUST_STALE, detail="no status list for the card's list uri"
-        )
-    decided = replace(decided, status_checked=(card.status_uri, card.status_idx))
-    stale_since = min(t for t in (trust.bundle.expires_at, token.expires_at) if t is not None)
+        return Reason.TRUST_STALE, "no status list for the card's list uri", ()
+    stale_since = bundle.expires_at
+    if token.expires_at is not None and token.expires_at < stale_since:
+        stale_since = token.expires_at
     stale = now > stale_since
     if stale and not policy.within_stale_grace(now - stale_since):
-        return replace(decided, reason=Reason.TRUST_STALE, detail="trust data has expired")
+        return Reason.TRUST_STALE, "trust data has expired", ()
     try:
         status = token.statuses.status(card.status_idx)
     except IndexError:
-        return replace(decided, reason=Reason.MALFORMED, detail="status index outside the list")
+        return Reason.MALFORMED, "status index outside the list", ()
     if status != Status.VALID:
-        if status == Status.SUSPENDED and stale:
-            # A suspension in stale data may have been lifted since: can't check, not "bad".
-            return replace(decided, reason=Reason.TRUST_STALE, detail="suspended in stale data")
+        if status == Status.SUSPENDED:
+            if stale:  # a suspension may have been lifted since: can't check, not "bad"
+                return Reason.TRUST_STALE, "suspended in stale data", ()
+            return Reason.SUSPENDED, f"status {status} in {card.status_uri}", ()
         # Revocation is permanent; values 3+ (application-specific) are treated as revoked.
-        reason = Reason.SUSPENDED if status == Status.SUSPENDED else Reason.REVOKED
-        return replace(decided, reason=reason, detail=f"status {status} in {card.status_uri}")
-    if stale:
-        decided = replace(decided, warnings=(Reason.TRUST_STALE,))
+        return Reason.REVOKED, f"status {status} in {card.status_uri}", ()
+    warnings = (Reason.TRUST_STALE,) if stale else ()
     denied = policy.denial(card, now)
     if denied:
-        return replace(decided, reason=Reason.POLICY_DENIED, detail=denied)
-    return decided
+        return Reason.POLICY_DENIED, denied, warnings
+    return Reason.ACCEPTED, "", warnings

@@ -100,19 +100,19 @@ def decode_sign1(data: bytes, what: str = "COSE_Sign1") -> Sign1:
         raise CoseError(Reason.MALFORMED, f"{what}: bad header types")
     if not isinstance(payload, bytes):
         raise CoseError(Reason.MALFORMED, f"{what}: payload missing or detached")
-    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_LENGTH:
-        raise CoseError(Reason.MALFORMED, f"{what}: signature is not 64 bytes")
+    if not isinstance(signature, bytes):
+        raise CoseError(Reason.MALFORMED, f"{what}: signature is not a byte string")
     protected = loads_strict(protected_bytes, f"{what} protected header") if protected_bytes else {}
     if not isinstance(protected, dict):
         raise CoseError(Reason.MALFORMED, f"{what}: protected header is not a map")
     return Sign1(protected_bytes, protected, unprotected, payload, signature)
 
 
-def require_ed25519_header(sign1: Sign1, what: str) -> bytes:
-    """Check alg and kid in the protected header; return the kid.
+def require_ed25519(sign1: Sign1, what: str) -> None:
+    """The protected header names Ed25519 (as -8 or -19) and nothing critical.
 
-    The key's type comes from the trust bundle, never from the header, so the header may
-    only name Ed25519 (as -8 or -19). Critical parameters are not understood by design.
+    The key's type comes from the trust bundle, never from the header. Critical parameters
+    are refused: the kiosk understands none (RFC 9052 §3.1).
     """
     alg = sign1.alg
     if alg is None:
@@ -121,6 +121,13 @@ def require_ed25519_header(sign1: Sign1, what: str) -> bytes:
         raise CoseError(Reason.UNSUPPORTED, f"{what}: algorithm {alg!r} is not Ed25519")
     if HDR_CRIT in sign1.protected:
         raise CoseError(Reason.UNSUPPORTED, f"{what}: critical header parameters")
+    if len(sign1.signature) != SIGNATURE_LENGTH:
+        raise CoseError(Reason.MALFORMED, f"{what}: an Ed25519 signature is 64 bytes")
+
+
+def require_ed25519_header(sign1: Sign1, what: str) -> bytes:
+    """`require_ed25519`, and an 8-byte kid in the protected header; returns the kid."""
+    require_ed25519(sign1, what)
     kid = sign1.kid
     if kid is None or len(kid) != KID_LENGTH:
         raise CoseError(Reason.MALFORMED, f"{what}: no 8-byte kid in the protected header")

@@ -15,7 +15,6 @@ from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
 
 from kiosk.cose import (
-    ACCEPTED_ALGS,
     HDR_TYP,
     KID_LENGTH,
     CoseError,
@@ -23,6 +22,7 @@ from kiosk.cose import (
     decode_sign1,
     kid_for,
     loads_strict,
+    require_ed25519,
     require_ed25519_header,
 )
 from kiosk.errors import TrustError
@@ -146,8 +146,10 @@ def parse_bundle(data: bytes, roots: Iterable[bytes]) -> Bundle:
     """Verify a trust bundle against the trusted root keys and return its contents."""
     what = "trust bundle"
     sign1 = _decode(data, what, MAX_BUNDLE_BYTES)
-    if sign1.alg not in ACCEPTED_ALGS or isinstance(sign1.alg, bool):
-        raise _fail(what, f"algorithm {sign1.alg!r} is not Ed25519")
+    try:
+        require_ed25519(sign1, what)
+    except CoseError as exc:
+        raise TrustError(exc.detail) from None
     if sign1.protected.get(HDR_TYP) == STATUS_LIST_TYP:
         raise _fail(what, "this file is a status list, not a bundle")
     signer = next((r for r in roots if sign1.verify(_verifier(r, "root key"))), None)

@@ -73,8 +73,13 @@ def test_verify_rejected_exit_1(published, capsys) -> None:
     code, out, _ = run(cli.main, verify_args(published, "https://example.com", "--json"), capsys)
     assert code == 1
     assert json.loads(out) | {"detail": ""} == {
-        "outcome": "rejected", "reason": "MALFORMED", "kid": None, "specimen": False,
-        "role": None, "detail": "", "warnings": [],
+        "outcome": "rejected",
+        "reason": "MALFORMED",
+        "kid": None,
+        "specimen": False,
+        "role": None,
+        "detail": "",
+        "warnings": [],
     }
 
 
@@ -83,14 +88,13 @@ def test_verify_rejected_exit_1(published, capsys) -> None:
     [
         (["verify", "MID1:X", "--root-key", "zz", "--bundle", "b"], "not hexadecimal"),
         (["verify", "MID1:X", "--root-key", "ab" * 31, "--bundle", "b"], "32 bytes"),
-        (["verify", "MID1:X", "--root-key", "ab" * 32, "--bundle", "/nonexistent"],
-         "cannot read"),
+        (["verify", "MID1:X", "--root-key", "ab" * 32, "--bundle", "/nonexistent"], "cannot read"),
         (["verify", "--root-key", "ab" * 32, "--bundle", "b"], "either a card TEXT"),
         (["verify", "MID1:X", "--bundle", "b"], "--root-key is required"),
     ],
 )
 def test_usage_and_trust_errors_exit_2_with_one_line(args, message, capsys, tmp_path) -> None:
-    code, out, err = run(cli.main, args, capsys)
+    code, _, err = run(cli.main, args, capsys)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -112,8 +116,11 @@ def test_extra_status_list_newest_wins(
     card = issue()
     city.set_status("1", card.status_idx, Status.REVOKED)
     lists = tmp_path / "lists"
-    run(issuer_cli.main, ["--dir", city.path, "--now", NOW + 60, "status-list", "--out", lists],
-        capsys)
+    run(
+        issuer_cli.main,
+        ["--dir", city.path, "--now", NOW + 60, "status-list", "--out", lists],
+        capsys,
+    )
     code, out, _ = run(
         cli.main,
         verify_args(published, card.text, "--json", "--status-list", lists / "status-1.cwt"),
@@ -124,16 +131,18 @@ def test_extra_status_list_newest_wins(
 
 def test_verify_at_and_policy_options(issue: IssueFn, published, capsys) -> None:
     text = issue().text
-    code, out, _ = run(cli.main, [*verify_args(published, text, "--json"), "--at",
-                                  NOW + 60 * DAY_S], capsys)
+    code, out, _ = run(
+        cli.main, [*verify_args(published, text, "--json"), "--at", NOW + 60 * DAY_S], capsys
+    )
     assert json.loads(out)["reason"] == "TRUST_STALE"  # the 30-day bundle has expired
-    code, out, _ = run(cli.main, verify_args(published, text, "--json", "--require-benefit",
-                                             "museum"), capsys)
+    code, out, _ = run(
+        cli.main, verify_args(published, text, "--json", "--require-benefit", "museum"), capsys
+    )
     assert (code, json.loads(out)["reason"]) == (1, "POLICY_DENIED")
 
 
 def test_batch_in_order(issue: IssueFn, published, capsys, tmp_path, monkeypatch) -> None:
-    good, revoked_later = issue(), issue()
+    good = issue()
     lines = [good.text, "garbage", "", good.text, "MID2:ABC"]
     batch = tmp_path / "cards.txt"
     batch.write_text("\r\n".join(lines) + "\r\n")
@@ -153,18 +162,24 @@ def test_trust_import_status_and_verify_from_state(
 ) -> None:
     bundle, root = published
     state = tmp_path / "state"
-    code, out, _ = run(cli.main, ["trust", "import", bundle, "--root-key", root,
-                                  "--state-dir", state], capsys)
+    code, out, _ = run(
+        cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys
+    )
     assert code == 0 and "installed: bundle of us-il-chicago version 1" in out
-    code, out, _ = run(cli.main, ["trust", "import", bundle, "--root-key", root,
-                                  "--state-dir", state], capsys)
+    code, out, _ = run(
+        cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys
+    )
     assert "unchanged" in out
-    code, out, _ = run(cli.main, ["trust", "status", "--json", "--root-key", root,
-                                  "--state-dir", state], capsys)
+    code, out, _ = run(
+        cli.main, ["trust", "status", "--json", "--root-key", root, "--state-dir", state], capsys
+    )
     report = json.loads(out)
     assert report["bundle"]["version"] == 1 and len(report["status_lists"]) == 1
-    code, out, _ = run(cli.main, ["verify", issue().text, "--root-key", root, "--state-dir",
-                                  state, "--at", NOW], capsys)
+    code, out, _ = run(
+        cli.main,
+        ["verify", issue().text, "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
+    )
     assert code == 0
 
 
@@ -174,20 +189,43 @@ def test_trust_import_forged_keeps_last_good(published, capsys, tmp_path, city) 
     run(cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys)
     junk = tmp_path / "junk.cose"
     junk.write_bytes(b"\xd2\x84" + b"\x00" * 100)
-    code, _, err = run(cli.main, ["trust", "import", junk, "--root-key", root,
-                                  "--state-dir", state], capsys)
+    code, _, err = run(
+        cli.main, ["trust", "import", junk, "--root-key", root, "--state-dir", state], capsys
+    )
     assert code == 2 and err.count("\n") == 1
-    code, out, _ = run(cli.main, ["trust", "status", "--json", "--root-key", root,
-                                  "--state-dir", state], capsys)
+    code, out, _ = run(
+        cli.main, ["trust", "status", "--json", "--root-key", root, "--state-dir", state], capsys
+    )
     assert json.loads(out)["bundle"]["version"] == 1
 
 
 def test_issuer_issue_writes_qr_and_card_images(city: City, tmp_path, capsys) -> None:
     qr, card = tmp_path / "qr.png", tmp_path / "card.png"
-    code, out, _ = run(issuer_cli.main, [
-        "--dir", city.path, "--now", NOW, "issue", "--name", "Ana", "--dob", "1990-01-02",
-        "--lang", "es", "--benefit", "library", "--specimen", "--qr", qr, "--card", card,
-        "--json"], capsys)
+    code, out, _ = run(
+        issuer_cli.main,
+        [
+            "--dir",
+            city.path,
+            "--now",
+            NOW,
+            "issue",
+            "--name",
+            "Ana",
+            "--dob",
+            "1990-01-02",
+            "--lang",
+            "es",
+            "--benefit",
+            "library",
+            "--specimen",
+            "--qr",
+            qr,
+            "--card",
+            card,
+            "--json",
+        ],
+        capsys,
+    )
     issued = json.loads(out)
     assert code == 0 and issued["text"].startswith("MID1:")
     assert Image.open(qr).size[0] > 100
@@ -225,8 +263,21 @@ def test_issuer_revoke_by_serial_and_refuse_reinstating_revoked(
 
 
 def test_issuer_refuses_small_lists_and_missing_city(tmp_path, capsys) -> None:
-    code, _, err = run(issuer_cli.main, ["--dir", tmp_path / "c", "init", "--issuer", "x",
-                                         "--status-base-uri", "u", "--list-size", "1024"], capsys)
+    code, _, err = run(
+        issuer_cli.main,
+        [
+            "--dir",
+            tmp_path / "c",
+            "init",
+            "--issuer",
+            "x",
+            "--status-base-uri",
+            "u",
+            "--list-size",
+            "1024",
+        ],
+        capsys,
+    )
     assert code == 2 and "herd privacy" in err
     code, _, err = run(issuer_cli.main, ["--dir", tmp_path / "none", "keys"], capsys)
     assert code == 2 and "no city here" in err
@@ -236,21 +287,34 @@ def test_a_small_city_end_to_end_through_the_console_scripts(tmp_path: Path) -> 
     """The issue's "done means": init, 1,000 cards, revoke some, publish, verify each."""
 
     def sh(*args: object) -> str:
-        done = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                              cwd=tmp_path, check=False)
+        done = subprocess.run(
+            [str(a) for a in args], capture_output=True, text=True, cwd=tmp_path, check=False
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
     issuer, kiosk = BIN / "kiosk-issuer", BIN / "kiosk"
-    out = sh(issuer, "init", "--issuer", "us-il-chicago", "--status-base-uri",
-             "https://id.example.gov/status/")
+    out = sh(
+        issuer,
+        "init",
+        "--issuer",
+        "us-il-chicago",
+        "--status-base-uri",
+        "https://id.example.gov/status/",
+    )
     root = out.split("kiosk): ")[1].strip()
     with open(tmp_path / "people.csv", "w", newline="") as people:
         rows = csv.writer(people)
         rows.writerow(["name", "dob", "lang", "benefits"])
         for n in range(1000):
-            rows.writerow([f"Resident {n}", f"19{50 + n % 50}-0{1 + n % 9}-1{n % 10}",
-                           ["es", "pl", "zh-Hans", "ar", "en"][n % 5], "library"])
+            rows.writerow(
+                [
+                    f"Resident {n}",
+                    f"19{50 + n % 50}-0{1 + n % 9}-1{n % 10}",
+                    ["es", "pl", "zh-Hans", "ar", "en"][n % 5],
+                    "library",
+                ]
+            )
     sh(issuer, "issue-batch", "people.csv", "--out", "issued.jsonl")
     issued = [json.loads(line) for line in (tmp_path / "issued.jsonl").read_text().splitlines()]
     assert len({c["status_idx"] for c in issued}) == 1000  # random, never reused
@@ -261,8 +325,7 @@ def test_a_small_city_end_to_end_through_the_console_scripts(tmp_path: Path) -> 
     sh(issuer, "bundle", "--out", "bundle.cose")
     texts = [c["text"] for c in issued] + ["MID1:" + issued[0]["text"][5:-4] + "0000", "hello"]
     (tmp_path / "cards.txt").write_text("\n".join(texts) + "\n")
-    out = sh(kiosk, "verify", "--batch", "cards.txt", "--bundle", "bundle.cose",
-             "--root-key", root)
+    out = sh(kiosk, "verify", "--batch", "cards.txt", "--bundle", "bundle.cose", "--root-key", root)
     reasons = [json.loads(line)["reason"] for line in out.splitlines()]
     assert reasons[:10] == ["REVOKED"] * 10
     assert reasons[10:15] == ["SUSPENDED"] * 5

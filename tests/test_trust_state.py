@@ -175,10 +175,17 @@ def test_status_list_before_any_bundle(state: TrustState, city: City) -> None:
 def test_status_list_signed_by_card_key_refused(city: City) -> None:
     bundle = parse_bundle(city.bundle(NOW), [city.root.public_key])
     card_key = city.active_key("card", NOW)
-    claims = {2: city.list_uri("1"), 6: NOW, 4: NOW + DAY_S,
-              65533: {"bits": 2, "lst": city.statuses("1").compressed()}}
-    token = encode_sign1(ed25519_protected(card_key.kid, typ=STATUS_LIST_TYP),
-                         cbor2.dumps(claims), city.signing_key(card_key.kid))
+    claims = {
+        2: city.list_uri("1"),
+        6: NOW,
+        4: NOW + DAY_S,
+        65533: {"bits": 2, "lst": city.statuses("1").compressed()},
+    }
+    token = encode_sign1(
+        ed25519_protected(card_key.kid, typ=STATUS_LIST_TYP),
+        cbor2.dumps(claims),
+        city.signing_key(card_key.kid),
+    )
     with pytest.raises(TrustError, match="card key cannot sign status"):
         parse_status_list_token(token, bundle)
 
@@ -188,8 +195,11 @@ def test_status_list_bomb_refused(city: City) -> None:
     key = city.active_key("status", NOW)
     bomb = zlib.compress(bytes(200_000_000), 9)  # 200 MB of zeros in ~200 KB
     claims = {2: city.list_uri("1"), 6: NOW, 4: NOW + DAY_S, 65533: {"bits": 1, "lst": bomb}}
-    token = encode_sign1(ed25519_protected(key.kid, typ=STATUS_LIST_TYP), cbor2.dumps(claims),
-                         city.signing_key(key.kid))
+    token = encode_sign1(
+        ed25519_protected(key.kid, typ=STATUS_LIST_TYP),
+        cbor2.dumps(claims),
+        city.signing_key(key.kid),
+    )
     with pytest.raises(TrustError, match="inflates to more than"):
         parse_status_list_token(token, bundle)
 
