@@ -20,7 +20,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from kiosk.base45 import Base45Error, b45decode
-from kiosk.cose import CoseError, Sign1, decode_sign1, loads_strict, require_ed25519_header
+from kiosk.cose import (
+    CoseError,
+    Sign1,
+    decode_sign1,
+    describe,
+    loads_strict,
+    require_ed25519_header,
+)
 from kiosk.reasons import Reason
 from kiosk.statuslist import Status
 from kiosk.trust import CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, TrustStore
@@ -175,7 +182,7 @@ def _card_from_claims(claims: dict[Any, Any]) -> Card:
         raise _Malformed("card ben must be an array of benefit codes")
     role = card.get("role", "resident")
     if role not in ROLES:
-        raise CoseError(Reason.UNSUPPORTED, f"card role {role!r} unsupported")
+        raise CoseError(Reason.UNSUPPORTED, f"card role {describe(role)} unsupported")
     specimen = card.get("specimen", False)
     if not isinstance(specimen, bool):
         raise _Malformed("card specimen must be a boolean")

@@ -37,6 +37,14 @@ class CoseError(ValueError):
         self.detail = detail
 
 
+def describe(value: object, limit: int = 40) -> str:
+    """A short, safe rendering of an untrusted value for error messages."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    text = repr(value) if isinstance(value, int | str | bytes) else type(value).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def kid_for(public_key: bytes) -> bytes:
     """Key id used by cards, status lists and bundles: SHA-256 of the raw key, first 8 bytes."""
     return hashlib.sha256(public_key).digest()[:KID_LENGTH]
@@ -117,8 +125,11 @@ def require_ed25519(sign1: Sign1, what: str) -> None:
     alg = sign1.alg
     if alg is None:
         raise CoseError(Reason.MALFORMED, f"{what}: no alg in the protected header")
-    if alg not in ACCEPTED_ALGS or isinstance(alg, bool):
-        raise CoseError(Reason.UNSUPPORTED, f"{what}: algorithm {alg!r} is not Ed25519")
+    # Type first: a hostile header may hold a list or map (unhashable) or a huge integer.
+    if not isinstance(alg, int | str) or isinstance(alg, bool):
+        raise CoseError(Reason.MALFORMED, f"{what}: alg is a {type(alg).__name__}")
+    if alg not in ACCEPTED_ALGS:
+        raise CoseError(Reason.UNSUPPORTED, f"{what}: algorithm {describe(alg)} is not Ed25519")
     if HDR_CRIT in sign1.protected:
         raise CoseError(Reason.UNSUPPORTED, f"{what}: critical header parameters")
     if len(sign1.signature) != SIGNATURE_LENGTH:

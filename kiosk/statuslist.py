@@ -31,7 +31,7 @@ class StatusList:
 
     def __init__(self, bits: int, data: bytes | bytearray) -> None:
         if bits not in VALID_BITS:
-            raise StatusListError(f"bits must be one of {VALID_BITS}, not {bits!r}")
+            raise StatusListError(f"bits must be one of {VALID_BITS}")
         self.bits = bits
         self._data = data
         self._mask = (1 << bits) - 1
@@ -46,6 +46,8 @@ class StatusList:
     @classmethod
     def from_compressed(cls, bits: int, lst: bytes, cap: int = MAX_INFLATED_BYTES) -> StatusList:
         """Inflate `lst` (zlib), refusing more than `cap` bytes: a bomb costs nothing."""
+        if cap <= 0:  # zlib reads a max_length of 0 as "no limit"
+            raise StatusListError("the inflate cap must be positive")
         inflater = zlib.decompressobj()
         try:
             data = inflater.decompress(lst, cap)

@@ -20,6 +20,7 @@ from kiosk.cose import (
     CoseError,
     Sign1,
     decode_sign1,
+    describe,
     kid_for,
     loads_strict,
     require_ed25519,
@@ -162,7 +163,7 @@ def parse_bundle(data: bytes, roots: Iterable[bytes]) -> Bundle:
     if not isinstance(payload, dict):
         raise _fail(what, "payload is not a map")
     if payload.get("v") != 1:
-        raise _fail(what, f"unsupported bundle version field v={payload.get('v')!r}")
+        raise _fail(what, f"unsupported bundle version field v={describe(payload.get('v'))}")
     keys: dict[bytes, TrustKey] = {}
     for entry in _array(payload, "keys", what):
         key = _parse_key(entry, what)
@@ -203,7 +204,7 @@ def _parse_key(entry: Any, what: str) -> TrustKey:
     if kid != kid_for(pk):
         raise _fail(what, "key kid is not the first 8 bytes of SHA-256(pk)")
     if use not in ("card", "status"):
-        raise _fail(what, f"key use must be 'card' or 'status', not {use!r}")
+        raise _fail(what, f"key use must be 'card' or 'status', not {describe(use)}")
     nbf, exp = _int(entry, "nbf", what), _int(entry, "exp", what)
     return TrustKey(kid, pk, use, nbf, exp, _verifier(pk, what))
 
@@ -253,7 +254,7 @@ def parse_status_list_token(data: bytes, bundle: Bundle) -> StatusListToken:
         raise _fail(what, "signature does not verify")
     iss = claims.get(CLAIM_ISS)
     if iss is not None and iss != bundle.issuer:
-        raise _fail(what, f"issuer {iss!r} is not {bundle.issuer!r}")
+        raise _fail(what, f"issuer {describe(iss)} is not {bundle.issuer!r}")
     return StatusListToken(
         uri=uri,
         issued_at=issued_at,

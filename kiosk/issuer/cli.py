@@ -187,6 +187,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_root_key(args: argparse.Namespace) -> int:
+    print(City(args.dir).root.public_key.hex())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk-issuer", description="a city's card authority")
     parser.add_argument("--dir", type=Path, default=Path("city"), help="the city directory")
@@ -264,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="list keys and their validity")
     keys.set_defaults(func=cmd_keys)
+
+    root = sub.add_parser("root-key", help="print the current root public key (hex) to pin")
+    root.set_defaults(func=cmd_root_key)
     return parser
 
 
