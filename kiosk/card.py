@@ -48,7 +48,7 @@ _BENEFIT = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 _DOB = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, slots=True)
 class Card:
     """The claims of a card. Holds personal data: kept in memory only, never printed."""
 
@@ -125,47 +125,44 @@ def parse_card(text: str) -> tuple[Sign1, Card]:
     return sign1, _card_from_claims(claims)
 
 
-def _get(claims: dict[Any, Any], key: Any, kind: type | tuple[type, ...], what: str) -> Any:
-    value = claims.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+def _typed(value: Any, kind: type, what: str) -> Any:
+    # `type(...) is` rather than isinstance: cbor2 yields exact types, and bool is not an int
+    if type(value) is not kind:
         raise _Malformed(f"{what} missing or of the wrong type")
     return value
 
 
 def _optional_text(card: dict[Any, Any], key: str) -> str | None:
     value = card.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
+    if value is not None and (type(value) is not str or not value):
         raise _Malformed(f"card {key} must be text")
     return value
 
 
 def _card_from_claims(claims: dict[Any, Any]) -> Card:
-    issuer = _get(claims, CLAIM_ISS, str, "iss")
-    issued_at = _get(claims, CLAIM_IAT, int, "iat")
-    expires_at = _get(claims, CLAIM_EXP, int, "exp")
-    serial = _get(claims, CLAIM_CTI, bytes, "cti")
+    serial = _typed(claims.get(CLAIM_CTI), bytes, "cti")
     if not 8 <= len(serial) <= 16:
         raise _Malformed("cti must be 8 to 16 bytes")
-    status = _get(claims, CLAIM_STATUS, dict, "status claim")
-    ref = _get(status, "status_list", dict, "status_list reference")
-    idx = _get(ref, "idx", int, "status_list idx")
-    uri = _get(ref, "uri", str, "status_list uri")
+    status = _typed(claims.get(CLAIM_STATUS), dict, "status claim")
+    ref = _typed(status.get("status_list"), dict, "status_list reference")
+    idx = _typed(ref.get("idx"), int, "status_list idx")
+    uri = _typed(ref.get("uri"), str, "status_list uri")
     if idx < 0 or not uri:
         raise _Malformed("status_list idx/uri out of range")
-    card = _get(claims, CLAIM_CARD, dict, "card claim (-65537)")
+    card = _typed(claims.get(CLAIM_CARD), dict, "card claim (-65537)")
     version = card.get("v")
-    if version != 1 or isinstance(version, bool):
-        if isinstance(version, int) and not isinstance(version, bool):
-            raise CoseError(Reason.UNSUPPORTED, f"card claim version {version} unsupported")
+    if version != 1 or type(version) is not int:
+        if type(version) is int:
+            raise CoseError(Reason.UNSUPPORTED, "card claim version unsupported")
         raise _Malformed("card claim v missing")
-    name = _get(card, "name", str, "card name")
+    name = _typed(card.get("name"), str, "card name")
     if not name or len(name) > MAX_NAME_LENGTH or not unicodedata.is_normalized("NFC", name):
         raise _Malformed("card name must be 1-64 characters of NFC text")
     # isprintable() is the fast path (C); the per-character check only runs for names that
     # hold spaces other than U+0020, joiners or unassigned code points.
     if not name.isprintable() and any(_is_control(ch) for ch in name):
         raise _Malformed("card name holds control or bidi-override characters")
-    dob_text = _get(card, "dob", str, "card dob")
+    dob_text = _typed(card.get("dob"), str, "card dob")
     try:
         if not _DOB.fullmatch(dob_text):
             raise ValueError
@@ -175,31 +172,33 @@ def _card_from_claims(claims: dict[Any, Any]) -> Card:
     lang = _optional_text(card, "lang")
     if lang is not None and not _LANG_TAG.fullmatch(lang):
         raise _Malformed("card lang is not a BCP 47 tag")
-    benefits = card.get("ben", [])
-    if not isinstance(benefits, list) or not all(
-        isinstance(b, str) and _BENEFIT.fullmatch(b) for b in benefits
+    benefits = card.get("ben", ())
+    if type(benefits) is list:
+        benefits = tuple(benefits)
+    if type(benefits) is not tuple or not all(
+        type(b) is str and _BENEFIT.fullmatch(b) for b in benefits
     ):
         raise _Malformed("card ben must be an array of benefit codes")
     role = card.get("role", "resident")
     if role not in ROLES:
         raise CoseError(Reason.UNSUPPORTED, f"card role {describe(role)} unsupported")
     specimen = card.get("specimen", False)
-    if not isinstance(specimen, bool):
+    if type(specimen) is not bool:
         raise _Malformed("card specimen must be a boolean")
     return Card(
-        issuer=issuer,
-        issued_at=issued_at,
-        expires_at=expires_at,
-        serial=serial,
-        status_uri=uri,
-        status_idx=idx,
-        name=name,
-        dob=dob,
-        gender=_optional_text(card, "gender"),
-        lang=lang,
-        benefits=tuple(benefits),
-        role=role,
-        specimen=specimen,
+        _typed(claims.get(CLAIM_ISS), str, "iss"),
+        _typed(claims.get(CLAIM_IAT), int, "iat"),
+        _typed(claims.get(CLAIM_EXP), int, "exp"),
+        serial,
+        uri,
+        idx,
+        name,
+        dob,
+        _optional_text(card, "gender"),
+        lang,
+        benefits,
+        role,
+        specimen,
     )
 
 

@@ -64,7 +64,7 @@ def loads_strict(data: bytes, what: str) -> Any:
     return item
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sign1:
     protected_bytes: bytes
     protected: dict[Any, Any]
@@ -94,6 +94,9 @@ class Sign1:
         return True
 
 
+_CANONICAL_HEAD = bytes.fromhex("a201270448")  # map(2) 1: -8, 4: bstr(8)
+
+
 def decode_sign1(data: bytes, what: str = "COSE_Sign1") -> Sign1:
     """Structure only: no algorithm or key checks (see `require_ed25519_header`)."""
     item = loads_strict(data, what)
@@ -110,7 +113,13 @@ def decode_sign1(data: bytes, what: str = "COSE_Sign1") -> Sign1:
         raise CoseError(Reason.MALFORMED, f"{what}: payload missing or detached")
     if not isinstance(signature, bytes):
         raise CoseError(Reason.MALFORMED, f"{what}: signature is not a byte string")
-    protected = loads_strict(protected_bytes, f"{what} protected header") if protected_bytes else {}
+    if len(protected_bytes) == 13 and protected_bytes.startswith(_CANONICAL_HEAD):
+        # {1: -8, 4: h'<8 bytes>'}, as every issuer writes it: same map, no decoder needed
+        protected: Any = {HDR_ALG: ALG_EDDSA, HDR_KID: protected_bytes[5:]}
+    elif protected_bytes:
+        protected = loads_strict(protected_bytes, f"{what} protected header")
+    else:
+        protected = {}
     if not isinstance(protected, dict):
         raise CoseError(Reason.MALFORMED, f"{what}: protected header is not a map")
     return Sign1(protected_bytes, protected, unprotected, payload, signature)
