@@ -7,7 +7,8 @@ touches the disk or reads the clock: `kiosk.trust_state` stores and reloads thes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +105,23 @@ def _fail(what: str, problem: str) -> TrustError:
     return TrustError(f"{what}: {problem}")
 
 
+@contextmanager
+def _as_trust_error() -> Iterator[None]:
+    """COSE problems in trust data are trust errors, not card reasons."""
+    try:
+        yield
+    except CoseError as exc:
+        raise TrustError(exc.detail) from None
+
+
+def _payload_map(sign1: Sign1, what: str) -> dict[Any, Any]:
+    with _as_trust_error():
+        payload = loads_strict(sign1.payload, f"{what} payload")
+    if not isinstance(payload, dict):
+        raise _fail(what, "payload is not a map")
+    return payload
+
+
 def _int(claims: Mapping[Any, Any], key: Any, what: str, *, optional: bool = False) -> Any:
     value = claims.get(key)
     if value is None and optional:
@@ -130,10 +148,8 @@ def _array(claims: Mapping[Any, Any], key: str, what: str) -> list[Any]:
 def _decode(data: bytes, what: str, limit: int) -> Sign1:
     if len(data) > limit:
         raise _fail(what, f"{len(data)} bytes is over the {limit}-byte limit")
-    try:
+    with _as_trust_error():
         return decode_sign1(data, what)
-    except CoseError as exc:
-        raise TrustError(exc.detail) from None
 
 
 def _verifier(public_key: bytes, what: str) -> VerifyKey:
@@ -147,21 +163,14 @@ def parse_bundle(data: bytes, roots: Iterable[bytes]) -> Bundle:
     """Verify a trust bundle against the trusted root keys and return its contents."""
     what = "trust bundle"
     sign1 = _decode(data, what, MAX_BUNDLE_BYTES)
-    try:
+    with _as_trust_error():
         require_ed25519(sign1, what)
-    except CoseError as exc:
-        raise TrustError(exc.detail) from None
     if sign1.protected.get(HDR_TYP) == STATUS_LIST_TYP:
         raise _fail(what, "this file is a status list, not a bundle")
     signer = next((r for r in roots if sign1.verify(_verifier(r, "root key"))), None)
     if signer is None:
         raise _fail(what, "signature does not verify against any trusted root key")
-    try:
-        payload = loads_strict(sign1.payload, f"{what} payload")
-    except CoseError as exc:
-        raise TrustError(exc.detail) from None
-    if not isinstance(payload, dict):
-        raise _fail(what, "payload is not a map")
+    payload = _payload_map(sign1, what)
     if payload.get("v") != 1:
         raise _fail(what, f"unsupported bundle version field v={describe(payload.get('v'))}")
     keys: dict[bytes, TrustKey] = {}
@@ -215,13 +224,7 @@ def decode_status_list_token(data: bytes) -> tuple[Sign1, dict[Any, Any]]:
     sign1 = _decode(data, what, MAX_STATUS_LIST_TOKEN_BYTES)
     if sign1.protected.get(HDR_TYP) != STATUS_LIST_TYP:
         raise _fail(what, f"protected typ must be {STATUS_LIST_TYP!r}")
-    try:
-        claims = loads_strict(sign1.payload, f"{what} claims")
-    except CoseError as exc:
-        raise TrustError(exc.detail) from None
-    if not isinstance(claims, dict):
-        raise _fail(what, "claims are not a map")
-    return sign1, claims
+    return sign1, _payload_map(sign1, what)
 
 
 def status_list_from_claims(claims: Mapping[Any, Any]) -> StatusList:
@@ -240,10 +243,8 @@ def status_list_from_claims(claims: Mapping[Any, Any]) -> StatusList:
 def parse_status_list_token(data: bytes, bundle: Bundle) -> StatusListToken:
     """Verify a status list token against the status keys of `bundle`."""
     sign1, claims = decode_status_list_token(data)
-    try:
+    with _as_trust_error():
         kid = require_ed25519_header(sign1, "status list")
-    except CoseError as exc:
-        raise TrustError(exc.detail) from None
     uri = _text(claims, CLAIM_SUB, "status list")
     what = f"status list {uri}"
     issued_at = _int(claims, CLAIM_IAT, what)

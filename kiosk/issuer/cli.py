@@ -57,8 +57,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
     city = City(args.dir)
     holder = _holder(args)
     card = city.issue(holder, _now(args), args.valid_days * DAY_S, args.iat, args.exp)
-    if args.qr:
-        images.qr_image(card.text).save(args.qr)
+    qr_path = args.qr or Path(f"qr-{card.serial.hex()[:8]}.png")
+    images.qr_image(card.text).save(qr_path)
     if args.card:
         images.card_image(card.text, holder, city.meta["issuer"], card.expires_at).save(args.card)
     if args.json:
@@ -219,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--valid-days", type=int, default=5 * YEAR_S // DAY_S)
     issue.add_argument("--iat", type=int, metavar="EPOCH", help="issued-at (default now)")
     issue.add_argument("--exp", type=int, metavar="EPOCH", help="expiry (default iat + valid-days)")
-    issue.add_argument("--qr", type=Path, metavar="PNG", help="write the QR code image")
+    issue.add_argument(
+        "--qr",
+        type=Path,
+        metavar="PNG",
+        help="where to write the QR code image (default qr-<serial>.png)",
+    )
     issue.add_argument("--card", type=Path, metavar="PNG", help="write a printable card image")
     issue.add_argument("--json", action="store_true")
     issue.set_defaults(func=cmd_issue)
