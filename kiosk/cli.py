@@ -149,10 +149,23 @@ def _lines(source: str) -> Iterable[str]:
         raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
 
 
+def _text_from_image(path: Path) -> str:
+    from kiosk.scan.decoder import DecoderChain, load_image
+
+    texts = DecoderChain().decode(load_image(path)).texts
+    cards = [t for t in texts if t.startswith("MID")]
+    if not texts:
+        raise ConfigError(f"{path}: no QR code found")
+    return cards[0] if cards else texts[0]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    if (args.text is None) == (args.batch is None):
-        raise ConfigError("give either a card TEXT or --batch FILE|-")
+    given = [x for x in (args.text, args.batch, args.image) if x is not None]
+    if len(given) != 1:
+        raise ConfigError("give one of: a card TEXT, --batch FILE|-, --image PATH")
     trust = load_trust(args)
+    if args.image is not None:
+        args.text = _text_from_image(args.image)
     policy = _policy(args)
     now = int(time.time()) if args.at is None else args.at
     if args.batch is not None:
@@ -179,6 +192,53 @@ def cmd_verify(args: argparse.Namespace) -> int:
             for key, value in decision_json(decision, True)["holder"].items():
                 print(f"  {key}: {value}")
     return EXIT_OK if decision.accepted else EXIT_REJECTED
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode image files (or videos) with the kiosk's own decoder chain."""
+    from kiosk.scan.decoder import DecoderChain, load_image
+
+    chain = DecoderChain()
+    worst = EXIT_OK
+    for path in args.paths:
+        start = time.perf_counter()
+        try:
+            if args.video:
+                texts, frames = _decode_video(chain, path)
+            else:
+                texts, frames = list(chain.decode(load_image(path)).texts), 1
+        except KioskError as exc:  # ImageError, DeviceError: say so, go on with the rest
+            print(f"kiosk decode: {exc}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": str(path), "texts": [], "error": str(exc)}))
+            worst = max(worst, exc.exit_code)
+            continue
+        ms = (time.perf_counter() - start) * 1000
+        if not texts:
+            worst = max(worst, EXIT_REJECTED)
+        if args.json:
+            line: dict[str, Any] = {"path": str(path), "texts": texts, "ms": round(ms, 2)}
+            if args.video:
+                line["frames"] = frames
+            print(json.dumps(line, ensure_ascii=False))
+        else:
+            found = f"{len(texts)} code(s)" if texts else "no code found"
+            print(f"{path}: {found} in {ms:.1f} ms")
+            for text in texts:
+                print(f"  {text}")
+    return worst
+
+
+def _decode_video(chain: Any, path: Path) -> tuple[list[str], int]:
+    from kiosk.scan.replay import ReplaySource
+
+    texts: dict[str, None] = {}
+    frames = 0
+    source = ReplaySource(path, fps=None, loop=False)
+    for frame in source.frames():
+        frames += 1
+        texts.update(dict.fromkeys(chain.decode(frame.gray).texts))
+    return list(texts), frames
 
 
 def cmd_trust_import(args: argparse.Namespace) -> int:
@@ -283,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify a card's QR text against trust data")
     verify.add_argument("text", nargs="?", help="the card's QR text (MID1:…)")
     verify.add_argument("--batch", metavar="FILE|-", help="one card text per line; JSON lines out")
+    verify.add_argument(
+        "--image",
+        type=Path,
+        metavar="PATH",
+        help="decode the card's QR code from a photo, then verify it",
+    )
     _add_trust_options(verify, verify=True)
     verify.add_argument("--at", type=int, metavar="EPOCH", help="verify as of this time")
     verify.add_argument("--json", action="store_true", help="one JSON object")
@@ -309,6 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust_options(status, verify=False)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_trust_status)
+
+    decode = sub.add_parser("decode", help="decode QR codes in images with the kiosk's chain")
+    decode.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    decode.add_argument(
+        "--json", action="store_true", help='one line per file: {"path", "texts", "ms"}'
+    )
+    decode.add_argument("--video", action="store_true", help="the paths are video files")
+    decode.set_defaults(func=cmd_decode)
 
     demo = sub.add_parser("demo", help="a specimen city, its cards, and the kiosk's decisions")
     demo.set_defaults(func=cmd_demo)

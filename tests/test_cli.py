@@ -89,7 +89,7 @@ def test_verify_rejected_exit_1(published, capsys) -> None:
         (["verify", "MID1:X", "--root-key", "zz", "--bundle", "b"], "not hexadecimal"),
         (["verify", "MID1:X", "--root-key", "ab" * 31, "--bundle", "b"], "32 bytes"),
         (["verify", "MID1:X", "--root-key", "ab" * 32, "--bundle", "/nonexistent"], "cannot read"),
-        (["verify", "--root-key", "ab" * 32, "--bundle", "b"], "either a card TEXT"),
+        (["verify", "--root-key", "ab" * 32, "--bundle", "b"], "give one of: a card TEXT"),
         (["verify", "MID1:X", "--bundle", "b"], "--root-key is required"),
     ],
 )
