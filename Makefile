@@ -2,7 +2,7 @@
 # Both create the virtual environment (and install missing system packages) on first use.
 VENV ?= .venv
 STAMP := $(VENV)/.installed
-SRC := kiosk tests benchmarks
+SRC := kiosk firmware_bridge tests benchmarks
 
 .PHONY: run test lint bench setup clean
 

@@ -152,7 +152,7 @@ def _lines(source: str) -> Iterable[str]:
 def _text_from_image(path: Path) -> str:
     from kiosk.scan.decoder import DecoderChain, load_image
 
-    texts = DecoderChain().decode(load_image(path)).texts
+    texts = DecoderChain(still=True).decode(load_image(path)).texts
     cards = [t for t in texts if t.startswith("MID")]
     if not texts:
         raise ConfigError(f"{path}: no QR code found")
@@ -198,7 +198,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     """Decode image files (or videos) with the kiosk's own decoder chain."""
     from kiosk.scan.decoder import DecoderChain, load_image
 
-    chain = DecoderChain()
+    chain = DecoderChain(still=not args.video)  # photos: the exhaustive still-image search
     worst = EXIT_OK
     for path in args.paths:
         start = time.perf_counter()

@@ -5,9 +5,10 @@ set -euo pipefail
 venv="${1:-.venv}"
 
 # Debian packages: the time-zone database (policy ages are computed in the site's local
-# time), zbar (the decoder chain's fallback, through pyzbar), and Python with venv support
-# unless the Python on PATH already makes venvs.
-packages=(tzdata libzbar0)
+# time), zbar (the decoder chain's fallback, through pyzbar), fribidi (Pillow's libraqm text
+# shaping loads it: Arabic and Devanagari on passes), a base font, and Python with venv
+# support unless the Python on PATH already makes venvs.
+packages=(tzdata libzbar0 libfribidi0 fonts-dejavu-core)
 if ! { python3 -m venv --help && python3 -c "import ensurepip"; } >/dev/null 2>&1; then
     packages+=(python3 python3-venv)
 fi
