@@ -1,0 +1,231 @@
+"""The kiosk as an OSDP reader (Peripheral Device) on an access-control panel's RS-485 bus.
+
+On an accepted card the kiosk reports a card read; the panel decides and opens the door, and
+drives the kiosk's LED, buzzer, output and text through OSDP commands, which become
+`PanelCommand` signals the screen shows (panel says granted -> green). Secure channel is
+always on, with the SCBK from the configuration.
+
+What is reported as the card read (`credential` in config), a privacy trade-off:
+- "site" (default): the same configured site credential for every accepted card. The panel
+  learns only "a valid city card was shown here" — nothing links two visits.
+- "serial": the card's own serial, so the panel can keep per-person rules. The panel's logs
+  then track a resident across visits; only for sites whose policy requires it.
+
+Pitfalls handled (docs/notes/device-libraries.md): card data goes as `CardFormat.Unspecified`
+(libosdp silently drops ASCII); the kiosk declares exactly the capabilities it answers for
+(anything else NAKs and the panel takes the reader offline for 300 s); the command handler
+only queues (submitting an event from inside it deadlocks libosdp).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from firmware_bridge.gate import GateEvent, GateSignal
+from kiosk.errors import DeviceError
+
+log = logging.getLogger(__name__)
+MAX_CARD_BYTES = 64  # libosdp's limit for one card read
+
+
+@dataclass(frozen=True)
+class OsdpReaderConfig:
+    port: str
+    scbk: bytes = field(repr=False)  # 16-byte secure channel base key
+    address: int = 101
+    baudrate: int = 9600
+    credential: Literal["site", "serial"] = "site"
+    site_credential: bytes = field(default=b"", repr=False)
+
+    def validate(self) -> None:
+        if len(self.scbk) != 16:
+            # libosdp treats any other length as "no key" (install mode): refuse instead
+            raise DeviceError("reader scbk must be 16 bytes (32 hex characters)")
+        if not 0 <= self.address <= 126:
+            raise DeviceError("reader address must be 0..126")
+        if self.credential == "site" and not 1 <= len(self.site_credential) <= MAX_CARD_BYTES:
+            raise DeviceError("reader site_credential must be 1..64 bytes when credential='site'")
+
+
+@dataclass(frozen=True)
+class PanelCommand:
+    kind: str  # "led" | "buzzer" | "output" | "text" | "keyset"
+    verdict: str  # "granted" | "denied" | "" — what the screen may show
+    detail: dict[str, Any] = field(default_factory=dict)
+    t: float = 0.0
+
+
+def _verdict(command: dict[str, Any]) -> str:
+    from osdp import CommandLEDColor
+
+    if command.get("command") == 2:  # LED
+        color = command.get("on_color")
+        if color == CommandLEDColor.Green:
+            return "granted"
+        if color == CommandLEDColor.Red:
+            return "denied"
+    return ""
+
+
+class _SerialChannel:
+    """libosdp's channel on the kiosk's pyserial port: non-blocking read, real flush."""
+
+    def __init__(self, port: str, baudrate: int) -> None:
+        import serial
+        from osdp import Channel
+
+        class Channel_(Channel):  # type: ignore[misc]
+            def __init__(self) -> None:
+                super().__init__()
+                try:
+                    self.port = serial.serial_for_url(port, baudrate=baudrate, timeout=0)
+                except (serial.SerialException, ValueError, OSError) as exc:
+                    raise DeviceError(f"reader: cannot open {port} ({exc})") from None
+                self.failed = False
+
+            def read(self, max_read: int) -> bytes:
+                try:
+                    return bytes(self.port.read(max_read))
+                except (serial.SerialException, OSError):
+                    self.failed = True
+                    return b""
+
+            def write(self, data: bytes) -> int:
+                try:
+                    return int(self.port.write(data))
+                except (serial.SerialException, OSError):
+                    self.failed = True
+                    return 0
+
+            def flush(self) -> None:
+                try:
+                    self.port.reset_input_buffer()
+                except (serial.SerialException, OSError):
+                    self.failed = True
+
+        self.channel = Channel_()
+
+
+KINDS = {1: "output", 2: "led", 3: "buzzer", 4: "text", 5: "keyset"}
+
+
+class OsdpReader:
+    """A Gate for panel sites: `grant()` reports the card read; the panel opens the door."""
+
+    def __init__(self, config: OsdpReaderConfig) -> None:
+        config.validate()
+        self.config = config
+        self.signals: queue.Queue[GateSignal] = queue.Queue()
+        self.commands: queue.Queue[PanelCommand] = queue.Queue()
+        self._reads: queue.Queue[bytes] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="osdp-reader", daemon=True)
+        self._thread.start()
+
+    def grant(self) -> None:
+        if self.config.credential != "site":
+            raise DeviceError("reader is set to report card serials: use grant_card(serial)")
+        self._reads.put(self.config.site_credential)
+
+    def grant_card(self, serial: bytes) -> None:
+        """Report this card's serial (credential = "serial" only; see the module docs)."""
+        if self.config.credential != "serial":
+            raise DeviceError("reader is set to report the site credential: use grant()")
+        self._reads.put(serial[:MAX_CARD_BYTES])
+
+    def deny(self) -> None:
+        """Nothing is reported to the panel for a rejected card: it stays a local screen."""
+
+    def _open(self) -> tuple[Any, Any]:
+        from osdp import Capability, LibFlag, LogLevel, PDCapabilities, PDInfo, PeripheralDevice
+
+        c = self.config
+        wire = _SerialChannel(c.port, c.baudrate)
+        capabilities = PDCapabilities(
+            [
+                (Capability.CardDataFormat, 1, 1),
+                (Capability.LEDControl, 1, 1),
+                (Capability.AudibleControl, 1, 1),
+                (Capability.TextOutput, 1, 1),
+                (Capability.OutputControl, 1, 1),
+            ]
+        )
+        info = PDInfo(
+            c.address,
+            wire.channel,
+            scbk=c.scbk,
+            flags=[LibFlag.EnforceSecure],
+            name="citycard-kiosk",
+        )
+        pd = PeripheralDevice(
+            info, capabilities, log_level=LogLevel.Error, command_handler=self._on_command
+        )
+        pd.start()
+        return pd, wire.channel
+
+    def _on_command(self, command: dict[str, Any]) -> tuple[int, None]:
+        kind = KINDS.get(int(command.get("command", 0)), "other")
+        detail = {k: v for k, v in command.items() if k not in ("command", "data")}
+        if kind == "text":
+            detail["text"] = str(command.get("data", ""))
+        self.commands.put(PanelCommand(kind, _verdict(command), detail, time.monotonic()))
+        return 0, None  # ACK at once: the panel waits 200 ms, and a NAK takes us offline
+
+    def _run(self) -> None:
+        from osdp import CardFormat, Event
+
+        online = False
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                pd, channel = self._open()
+            except DeviceError as exc:
+                self._emit(GateEvent.OFFLINE, str(exc))
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            try:
+                while not self._stop.is_set() and not channel.failed:
+                    up = bool(pd.is_online() and pd.is_sc_active())
+                    if up != online:
+                        online = up
+                        self._emit(
+                            GateEvent.ONLINE if up else GateEvent.OFFLINE,
+                            "" if up else "no secure session with the panel",
+                        )
+                    try:
+                        data = self._reads.get(timeout=0.05)
+                    except queue.Empty:
+                        continue
+                    if not online:
+                        self._emit(GateEvent.OFFLINE, "card read dropped: panel offline")
+                        continue
+                    pd.submit_event(
+                        {
+                            "event": Event.CardRead,
+                            "reader_no": 0,
+                            "direction": 0,
+                            "format": CardFormat.Unspecified,
+                            "length": len(data) * 8,
+                            "data": data,
+                        }
+                    )
+            finally:
+                pd.teardown()
+            if online:
+                online = False
+                self._emit(GateEvent.OFFLINE, "the reader's serial line failed")
+
+    def _emit(self, event: GateEvent, detail: str = "") -> None:
+        log.info("reader %s %s", event.value, detail)
+        self.signals.put(GateSignal.now(event, detail))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)

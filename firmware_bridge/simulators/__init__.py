@@ -1,0 +1,1 @@
+"""Faithful device simulators, reached through the same serial code as real hardware."""

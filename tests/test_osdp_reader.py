@@ -1,0 +1,148 @@
+"""The kiosk as OSDP reader against libosdp's own ControlPanel, over a pty wire."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.gate import GateEvent
+from firmware_bridge.osdp_reader import OsdpReader, OsdpReaderConfig, PanelCommand
+from firmware_bridge.simulators.access_panel import AccessPanel
+from firmware_bridge.simulators.wire import Wire
+from kiosk.errors import DeviceError
+
+SCBK = bytes.fromhex("5f3b0c1d2e4a69788796a5b4c3d2e1f0")
+SITE = bytes.fromhex("c17c4a2d00000001")
+
+
+@dataclass
+class Rig:
+    wire: Wire
+    panel: AccessPanel
+    reader: OsdpReader
+
+    def until(self, event: GateEvent, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.reader.signals.get(timeout=0.05).event is event:
+                    return
+            except queue.Empty:
+                continue
+        raise AssertionError(f"no {event} within {timeout} s")
+
+    def commands(self, kinds: set[str], timeout: float = 5.0) -> list[PanelCommand]:
+        got: list[PanelCommand] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not kinds <= {c.kind for c in got}:
+            try:
+                got.append(self.reader.commands.get(timeout=0.05))
+            except queue.Empty:
+                continue
+        return got
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    wire = Wire(tmp_path / "usb-RS485-if00")
+    panel = AccessPanel(wire.device_path, SCBK, granted=frozenset({SITE}))
+    reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, site_credential=SITE))
+    rig = Rig(wire, panel, reader)
+    rig.until(GateEvent.ONLINE)
+    yield rig
+    reader.close()
+    panel.close()
+    wire.close()
+
+
+def test_secure_channel_card_read_and_granted_back(rig: Rig) -> None:
+    assert rig.panel.online()  # the panel's view: online with the secure channel active
+    rig.reader.grant()
+    commands = rig.commands({"led", "buzzer", "text"})
+    assert rig.panel.reads == [SITE]
+    led = next(c for c in commands if c.kind == "led")
+    assert led.verdict == "granted"
+    assert next(c for c in commands if c.kind == "text").detail["text"] == "WELCOME"
+    # encrypted: the site credential never crosses the wire in clear
+    assert SITE not in rig.wire.sent_to_device()
+
+
+def test_unknown_credential_is_denied_by_the_panel(tmp_path: Path) -> None:
+    wire = Wire(tmp_path / "rs485")
+    panel = AccessPanel(wire.device_path, SCBK, granted=frozenset())
+    reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, site_credential=SITE))
+    rig = Rig(wire, panel, reader)
+    try:
+        rig.until(GateEvent.ONLINE)
+        reader.grant()
+        led = next(c for c in rig.commands({"led"}) if c.kind == "led")
+        assert led.verdict == "denied"
+    finally:
+        reader.close()
+        panel.close()
+        wire.close()
+
+
+def test_serial_credential_mode(tmp_path: Path) -> None:
+    wire = Wire(tmp_path / "rs485")
+    serial = bytes.fromhex("0102030405060708090a0b0c")
+    panel = AccessPanel(wire.device_path, SCBK, granted=frozenset({serial}))
+    reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, credential="serial"))
+    rig = Rig(wire, panel, reader)
+    try:
+        rig.until(GateEvent.ONLINE)
+        with pytest.raises(DeviceError, match="grant_card"):
+            reader.grant()
+        reader.grant_card(serial)
+        assert next(c for c in rig.commands({"led"}) if c.kind == "led").verdict == "granted"
+        assert panel.reads == [serial]
+    finally:
+        reader.close()
+        panel.close()
+        wire.close()
+
+
+def test_wrong_key_never_comes_online(tmp_path: Path) -> None:
+    wire = Wire(tmp_path / "rs485")
+    panel = AccessPanel(wire.device_path, bytes(16))
+    reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, site_credential=SITE))
+    try:
+        time.sleep(2.0)
+        assert not panel.online()
+        reader.grant()
+        assert "dropped" in reader.signals.get(timeout=2).detail or not panel.reads
+        assert panel.reads == []
+    finally:
+        reader.close()
+        panel.close()
+        wire.close()
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"scbk": bytes(15)}, "16 bytes"),
+        ({"address": 200}, "address"),
+        ({"site_credential": b""}, "site_credential"),
+    ],
+)
+def test_bad_configuration(config: dict, message: str) -> None:
+    base = {"port": "loop://", "scbk": SCBK, "site_credential": SITE}
+    with pytest.raises(DeviceError, match=message):
+        OsdpReader(OsdpReaderConfig(**(base | config)))
+
+
+def test_unplugged_reader_goes_offline_and_back(rig: Rig) -> None:
+    rig.wire.unplug()
+    rig.until(GateEvent.OFFLINE)
+    rig.panel.close()
+    rig.wire.replug()
+    rig.panel = AccessPanel(rig.wire.device_path, SCBK, granted=frozenset({SITE}))
+    rig.until(GateEvent.ONLINE, timeout=20)
+    rig.reader.grant()
+    assert any(c.verdict == "granted" for c in rig.commands({"led"}))
