@@ -20,6 +20,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/verify.py
 	$(VENV)/bin/python benchmarks/statuslist.py
+	$(VENV)/bin/python benchmarks/decode.py
+	$(VENV)/bin/python benchmarks/scan_latency.py
 
 setup: $(STAMP)
 
