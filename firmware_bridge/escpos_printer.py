@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import termios  # pyserial lets termios.error (not an OSError) through on a lost port
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,7 +152,7 @@ class EscposPrinter:
             port.reset_input_buffer()
             port.write(DLE_EOT + bytes((n,)))
             answer = port.read(1)
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self._drop_port()
             raise DeviceError(f"printer: the line failed ({exc})") from None
         if not answer:
@@ -184,7 +185,7 @@ class EscposPrinter:
             try:
                 self._port().write(job)
                 self._port().flush()
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, termios.error) as exc:
                 self._drop_port()
                 raise DeviceError(f"printer: the line failed while printing ({exc})") from None
 

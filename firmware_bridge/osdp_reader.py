@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import termios  # pyserial lets termios.error (not an OSError) through on a lost port
 import threading
 import time
 from dataclasses import dataclass, field
@@ -91,21 +92,21 @@ class _SerialChannel:
             def read(self, max_read: int) -> bytes:
                 try:
                     return bytes(self.port.read(max_read))
-                except (serial.SerialException, OSError):
+                except (serial.SerialException, OSError, termios.error):
                     self.failed = True
                     return b""
 
             def write(self, data: bytes) -> int:
                 try:
                     return int(self.port.write(data))
-                except (serial.SerialException, OSError):
+                except (serial.SerialException, OSError, termios.error):
                     self.failed = True
                     return 0
 
             def flush(self) -> None:
                 try:
                     self.port.reset_input_buffer()
-                except (serial.SerialException, OSError):
+                except (serial.SerialException, OSError, termios.error):
                     self.failed = True
 
         self.channel = Channel_()

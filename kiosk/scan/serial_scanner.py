@@ -7,6 +7,7 @@ TCP serial server in the field.
 
 from __future__ import annotations
 
+import termios  # pyserial lets termios.error (not an OSError) through on a lost port
 import threading
 import time
 from collections.abc import Iterator
@@ -47,7 +48,13 @@ class SerialScanner:
         while not self._closing.is_set():
             try:
                 chunk = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            except (
+                serial.SerialException,
+                OSError,
+                termios.error,
+                TypeError,
+                AttributeError,
+            ) as exc:
                 if self._closing.is_set():
                     return  # closed from another thread while reading: a normal stop
                 self.close()
