@@ -47,13 +47,22 @@ class Rig:
         return got
 
 
+def both_online(rig: Rig, timeout: float = 10.0) -> None:
+    """The reader's ONLINE signal, then the panel's own view: both ends of the session."""
+    rig.until(GateEvent.ONLINE, timeout)
+    deadline = time.monotonic() + timeout
+    while not rig.panel.online():
+        assert time.monotonic() < deadline, "the panel never saw a secure session"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     wire = Wire(tmp_path / "usb-RS485-if00")
     panel = AccessPanel(wire.device_path, SCBK, granted=frozenset({SITE}))
     reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, site_credential=SITE))
     rig = Rig(wire, panel, reader)
-    rig.until(GateEvent.ONLINE)
+    both_online(rig)
     yield rig
     reader.close()
     panel.close()
@@ -61,7 +70,6 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def test_secure_channel_card_read_and_granted_back(rig: Rig) -> None:
-    assert rig.panel.online()  # the panel's view: online with the secure channel active
     rig.reader.grant()
     commands = rig.commands({"led", "buzzer", "text"})
     assert rig.panel.reads == [SITE]
@@ -78,7 +86,7 @@ def test_unknown_credential_is_denied_by_the_panel(tmp_path: Path) -> None:
     reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, site_credential=SITE))
     rig = Rig(wire, panel, reader)
     try:
-        rig.until(GateEvent.ONLINE)
+        both_online(rig)
         reader.grant()
         led = next(c for c in rig.commands({"led"}) if c.kind == "led")
         assert led.verdict == "denied"
@@ -95,7 +103,7 @@ def test_serial_credential_mode(tmp_path: Path) -> None:
     reader = OsdpReader(OsdpReaderConfig(port=wire.kiosk_path, scbk=SCBK, credential="serial"))
     rig = Rig(wire, panel, reader)
     try:
-        rig.until(GateEvent.ONLINE)
+        both_online(rig)
         with pytest.raises(DeviceError, match="grant_card"):
             reader.grant()
         reader.grant_card(serial)
@@ -143,6 +151,6 @@ def test_unplugged_reader_goes_offline_and_back(rig: Rig) -> None:
     rig.panel.close()
     rig.wire.replug()
     rig.panel = AccessPanel(rig.wire.device_path, SCBK, granted=frozenset({SITE}))
-    rig.until(GateEvent.ONLINE, timeout=20)
+    both_online(rig, timeout=20)
     rig.reader.grant()
     assert any(c.verdict == "granted" for c in rig.commands({"led"}))
