@@ -384,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--video", action="store_true", help="the paths are video files")
     decode.set_defaults(func=cmd_decode)
 
+    from kiosk.device_cli import add_parser as add_device_parser
+
+    add_device_parser(sub)
+
     demo = sub.add_parser("demo", help="a specimen city, its cards, and the kiosk's decisions")
     demo.set_defaults(func=cmd_demo)
     return parser
