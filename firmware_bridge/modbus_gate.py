@@ -46,6 +46,8 @@ class ModbusGateConfig:
     timeout_s: float = 0.3
     grant_max_age_s: float = 1.0
     retry_max_s: float = 5.0
+    rs485: bool = False  # kernel RS-485 mode (RTS drives the transceiver); most USB-RS485
+    # adapters switch direction by themselves and need none
 
     def validate(self) -> None:
         if not 100 <= self.pulse_ms <= 10_000:
@@ -93,7 +95,7 @@ class ModbusGate:
         from pymodbus.client import ModbusSerialClient
 
         c = self.config
-        client = ModbusSerialClient(
+        client: Any = ModbusSerialClient(
             c.port,
             framer=FramerType.RTU,
             baudrate=c.baudrate,
@@ -105,6 +107,19 @@ class ModbusGate:
         )
         if not client.connect():
             raise DeviceError(f"gate: cannot open {c.port}")
+        if c.rs485:
+            import serial.rs485
+
+            try:
+                client.socket.rs485_mode = serial.rs485.RS485Settings(
+                    rts_level_for_tx=True, rts_level_for_rx=False
+                )
+            except Exception as exc:  # pyserial raises ValueError or a bare OS-level error
+                client.close()
+                raise DeviceError(
+                    f"gate: {c.port} does not support kernel RS-485 mode ({exc}); "
+                    "set rs485 = false for adapters that switch direction themselves"
+                ) from None
         return client
 
     def _run(self) -> None:

@@ -227,3 +227,14 @@ def test_the_gate_is_only_ever_unlocked_by_a_grant(
     rig.wire.fault = "none"
     time.sleep(0.3)
     assert rig.sim.unlocks - start <= grants
+
+
+def test_rs485_mode_on_a_port_without_it_is_a_clear_offline(tmp_path: Path) -> None:
+    wire = Wire(tmp_path / "pty")
+    gate = ModbusGate(replace(CONFIG, port=wire.kiosk_path, rs485=True))
+    try:
+        signal = gate.signals.get(timeout=5)
+        assert signal.event is GateEvent.OFFLINE and "RS-485" in signal.detail
+    finally:
+        gate.close()
+        wire.close()
