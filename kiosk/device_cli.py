@@ -100,6 +100,18 @@ def _wait(signals: queue.Queue[Any], until: float) -> Any:
         return None
 
 
+def _came_online(signals: queue.Queue[Any], timeout: float, name: str) -> bool:
+    """Wait for ONLINE, printing any other signal (why it is not online yet) as it comes."""
+    from firmware_bridge.gate import GateEvent
+
+    deadline = time.monotonic() + timeout
+    while (signal := _wait(signals, deadline)) is not None:
+        if signal.event is GateEvent.ONLINE:
+            return True
+        print(f"✗ {name}: {signal.event.value}: {signal.detail}")
+    return False
+
+
 def _test_gate(config: DeviceConfig, timeout: float) -> int:
     from firmware_bridge.gate import GateEvent
     from firmware_bridge.modbus_gate import ModbusGate
@@ -108,12 +120,7 @@ def _test_gate(config: DeviceConfig, timeout: float) -> int:
         raise ConfigError(f"{config.path}: [gate] type is {config.gate_type!r}, not 'modbus'")
     gate = ModbusGate(config.gate)
     try:
-        deadline = time.monotonic() + timeout
-        while (signal := _wait(gate.signals, deadline)) is not None:
-            if signal.event is GateEvent.ONLINE:
-                break
-            print(f"✗ gate: {signal.event.value}: {signal.detail}")
-        else:
+        if not _came_online(gate.signals, timeout, "gate"):
             print(
                 f"✗ the relay module on {config.gate.port} did not answer within {timeout:g} s;"
                 " check wiring, unit id, baud rate and termination"
@@ -166,18 +173,13 @@ def _test_printer(config: DeviceConfig) -> int:
 
 
 def _test_reader(config: DeviceConfig, timeout: float) -> int:
-    from firmware_bridge.gate import GateEvent
     from firmware_bridge.osdp_reader import OsdpReader
 
     if config.reader is None:
         raise ConfigError(f"{config.path}: [gate] type is not 'osdp' (no [reader])")
     reader = OsdpReader(config.reader)
     try:
-        deadline = time.monotonic() + timeout
-        while (signal := _wait(reader.signals, deadline)) is not None:
-            if signal.event is GateEvent.ONLINE:
-                break
-        else:
+        if not _came_online(reader.signals, timeout, "reader"):
             print(
                 f"✗ no secure session with the panel at address {config.reader.address} "
                 f"within {timeout:g} s: check wiring, address, baud rate and the SCBK"
