@@ -60,3 +60,11 @@ def trust_of(city: City) -> TrustFn:
 @pytest.fixture
 def gate() -> Policy:
     return Policy.for_mode("gate", passback_s=0)
+
+
+@pytest.fixture
+def published(city: City, tmp_path: Path) -> tuple[Path, str]:
+    """The city's bundle written to a file, and its root key in hex (as a technician has them)."""
+    bundle = tmp_path / "bundle.cose"
+    bundle.write_bytes(city.bundle(NOW))
+    return bundle, city.root.public_key.hex()

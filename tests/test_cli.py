@@ -31,13 +31,6 @@ def run(main, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int,
     return code, out, err
 
 
-@pytest.fixture
-def published(city: City, tmp_path: Path) -> tuple[Path, str]:
-    bundle = tmp_path / "bundle.cose"
-    bundle.write_bytes(city.bundle(NOW))
-    return bundle, city.root.public_key.hex()
-
-
 def verify_args(published: tuple[Path, str], *extra: object) -> list[object]:
     bundle, root = published
     return ["verify", *extra, "--bundle", bundle, "--root-key", root, "--at", NOW]

@@ -14,7 +14,7 @@ from kiosk.policy import Policy
 from kiosk.statuslist import Status
 from tests.cards import cose_of
 from tests.conftest import DOB, NAME, NOW, IssueFn, TrustFn
-from tests.test_cli import run
+from tests.test_cli import run, verify_args
 
 
 def markers(serial: bytes) -> list[bytes]:
@@ -102,28 +102,12 @@ def test_state_dir_and_cli_output_carry_no_holder_data(
 
 
 def test_show_holder_is_the_only_way_out(
-    issue: IssueFn, city: City, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    issue: IssueFn, published: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The scan above would be meaningless if the markers could never appear: check they do."""
     card = issue()
-    bundle = tmp_path / "bundle.cose"
-    bundle.write_bytes(city.bundle(NOW))
-    _, out, _ = run(
-        cli.main,
-        [
-            "verify",
-            card.text,
-            "--json",
-            "--show-holder",
-            "--bundle",
-            bundle,
-            "--root-key",
-            city.root.public_key.hex(),
-            "--at",
-            NOW,
-        ],
-        capsys,
-    )
+    args = verify_args(published, card.text, "--json", "--show-holder")
+    _, out, _ = run(cli.main, args, capsys)
     with pytest.raises(AssertionError):
         assert_clean(out.encode(), card.serial, "--show-holder output")
     assert json.loads(out)["holder"]["name"] == NAME

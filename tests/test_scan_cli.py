@@ -10,14 +10,13 @@ import pytest
 
 from kiosk import cli
 from kiosk.errors import ConfigError
-from kiosk.issuer.city import City
 from kiosk.scan.pipeline import CardRead, ScanEvent
 from kiosk.scan.replay import ReplaySource
 from kiosk.scan.serial_scanner import SerialScanner
 from kiosk.scan.sources import CameraConfig, build_scanner, camera_factory, scanner_factory
 from kiosk.scan.v4l2 import V4L2Source
-from tests.conftest import NOW, IssueFn
-from tests.test_cli import run
+from tests.conftest import IssueFn
+from tests.test_cli import run, verify_args
 from tests.test_scan_pipeline import FAST, qr_png, wait_for
 
 
@@ -52,23 +51,10 @@ def test_decode_bad_files_say_why_and_go_on(tmp_path: Path, issue: IssueFn, caps
     assert card in out
 
 
-def test_verify_image(tmp_path: Path, issue: IssueFn, city: City, capsys) -> None:
+def test_verify_image(tmp_path: Path, issue: IssueFn, published: tuple[Path, str], capsys) -> None:
     card = issue().text
     photo = qr_png(tmp_path / "photo.png", card)
-    bundle = tmp_path / "bundle.cose"
-    bundle.write_bytes(city.bundle(NOW))
-    args = [
-        "verify",
-        "--image",
-        photo,
-        "--bundle",
-        bundle,
-        "--root-key",
-        city.root.public_key.hex(),
-        "--at",
-        NOW,
-        "--json",
-    ]
+    args = verify_args(published, "--image", photo, "--json")
     code, out, _ = run(cli.main, args, capsys)
     assert (code, json.loads(out)["reason"]) == (0, "ACCEPTED")
     nothing = tmp_path / "nothing.png"
@@ -76,7 +62,7 @@ def test_verify_image(tmp_path: Path, issue: IssueFn, city: City, capsys) -> Non
     import numpy as np
 
     cv2.imwrite(str(nothing), np.full((100, 100), 255, np.uint8))
-    args[2] = nothing
+    args[args.index(photo)] = nothing
     code, _, err = run(cli.main, args, capsys)
     assert code == 2 and "no QR code found" in err
 

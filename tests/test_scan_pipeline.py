@@ -108,7 +108,6 @@ class SlowDecoder:
 
         self.chain = DecoderChain()
         self.delay_s = delay_s
-        self.decoded_seqs: list[int] = []
 
     def decode(self, gray: np.ndarray):  # type: ignore[no-untyped-def]
         time.sleep(self.delay_s)
