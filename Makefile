@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/statuslist.py
 	$(VENV)/bin/python benchmarks/decode.py
 	$(VENV)/bin/python benchmarks/scan_latency.py
+	$(VENV)/bin/python benchmarks/screens.py
 
 setup: $(STAMP)
 

@@ -388,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_device_parser(sub)
 
+    from kiosk.ui.render_cli import add_parser as add_screens_parser
+
+    add_screens_parser(sub)
+
     demo = sub.add_parser("demo", help="a specimen city, its cards, and the kiosk's decisions")
     demo.set_defaults(func=cmd_demo)
     return parser

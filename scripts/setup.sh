@@ -6,9 +6,10 @@ venv="${1:-.venv}"
 
 # Debian packages: the time-zone database (policy ages are computed in the site's local
 # time), zbar (the decoder chain's fallback, through pyzbar), fribidi (Pillow's libraqm text
-# shaping loads it: Arabic and Devanagari on passes), a base font, and Python with venv
-# support unless the Python on PATH already makes venvs.
-packages=(tzdata libzbar0 libfribidi0 fonts-dejavu-core)
+# shaping loads it, and the screens' bidi levels come from it), the Noto fonts of the screens
+# (Latin, Cyrillic, Arabic Naskh, Urdu Nastaliq, Devanagari, Gujarati, CJK SC/TC/KR), DejaVu
+# for symbols, and Python with venv support unless the Python on PATH already makes venvs.
+packages=(tzdata libzbar0 libfribidi0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk)
 if ! { python3 -m venv --help && python3 -c "import ensurepip"; } >/dev/null 2>&1; then
     packages+=(python3 python3-venv)
 fi

@@ -1,0 +1,1 @@
+"""The screens: pygame-ce drawing, text shaping, languages, sounds."""

@@ -1,0 +1,112 @@
+"""The screen: pygame-ce on KMSDRM (Raspberry Pi, no desktop), X11, Wayland, or the dummy
+driver (headless: tests, `kiosk screens`, `kiosk demo --headless`). The display draws what
+the app tells it and reports touches and keys back; it decides nothing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kiosk.errors import ConfigError
+from kiosk.ui.fonts import chain_for
+from kiosk.ui.i18n import LANGUAGES
+from kiosk.ui.paint import Painter, Placed
+from kiosk.ui.screens import Reading, Screen
+from kiosk.ui.text import TextEngine
+
+DRIVERS = ("auto", "kmsdrm", "x11", "wayland", "dummy")
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    driver: str = "auto"
+    size: tuple[int, int] | None = None  # None: the screen's own size (full screen)
+    fullscreen: bool = True
+    result_s: float = 6.0  # how long a result stays before idle returns
+    idle_cycle_s: float = 4.0  # idle instructions change language this often
+    volume: float = 0.6
+    voice: bool = False
+    fps: int = 30
+
+    def __post_init__(self) -> None:
+        if self.driver not in DRIVERS:
+            raise ConfigError(
+                f"display.driver must be one of {', '.join(DRIVERS)}, not {self.driver!r}"
+            )
+
+
+def pick_driver(driver: str) -> str | None:
+    """The SDL video driver to ask for; None lets SDL choose (auto with a desktop)."""
+    if driver != "auto":
+        return driver
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return "wayland"
+    if os.environ.get("DISPLAY"):
+        return "x11"
+    if os.path.exists("/dev/dri/card0") or os.path.exists("/dev/dri/card1"):
+        return "kmsdrm"
+    return "dummy"
+
+
+class Display:
+    def __init__(self, config: DisplayConfig, headless: bool = False) -> None:
+        self.config = config
+        driver = "dummy" if headless else pick_driver(config.driver)
+        if driver:
+            os.environ["SDL_VIDEODRIVER"] = driver
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        import pygame
+
+        self._pygame = pygame
+        try:
+            pygame.display.init()
+        except pygame.error as exc:
+            raise ConfigError(f"display driver {driver!r} cannot start: {exc}") from None
+        self.headless = driver == "dummy"
+        size = config.size or (800, 480)
+        flags = 0
+        if not self.headless and config.fullscreen:
+            flags = pygame.FULLSCREEN
+            size = config.size or (0, 0)
+        self.surface = pygame.display.set_mode(size, flags)
+        pygame.display.set_caption("CityCard Kiosk")
+        if not self.headless:
+            pygame.mouse.set_visible(not config.fullscreen)
+        engine = TextEngine()
+        engine.preload([chain_for(lang.script) for lang in LANGUAGES])
+        self.painter = Painter(engine)
+        self.placed: list[Placed] = []
+        self._shown: Screen | None = None
+        self.frames = 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        w, h = self.surface.get_size()
+        return w, h
+
+    def show(self, screen: Screen, now: float, force: bool = False) -> bool:
+        """Paint the screen if it changed (or animates); True when pixels were updated."""
+        if screen == self._shown and not force and not isinstance(screen, Reading):
+            return False
+        self.placed = self.painter.paint(self.surface, screen, now)
+        self._pygame.display.flip()
+        self._shown = screen
+        self.frames += 1
+        return True
+
+    def hit(self, pos: tuple[int, int]) -> str | None:
+        """The role of the placed element under a touch (e.g. `language:es`)."""
+        for placed in self.placed:
+            if placed.box.collidepoint(pos):
+                return placed.role
+        return None
+
+    def events(self) -> list[Any]:
+        return list(self._pygame.event.get())
+
+    def save(self, path: str) -> None:
+        self._pygame.image.save(self.surface, path)
+
+    def close(self) -> None:
+        self._pygame.display.quit()

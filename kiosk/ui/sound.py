@@ -1,0 +1,103 @@
+"""A short, distinct sound per outcome, generated (no files), and optional spoken results
+from pre-recorded files (assets/voice/<lang>/<outcome>.ogg|.wav) where a voice exists —
+never synthesised from anything on the card.
+
+Accepted rises (two notes up), not accepted falls on a low buzz, can't check is two level
+notes, out of service three steps down: the shape of each differs, not only its pitch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kiosk.ui.theme import Outcome
+
+log = logging.getLogger(__name__)
+
+RATE = 22_050
+VOICE_DIR = Path(__file__).resolve().parent.parent / "assets" / "voice"
+
+# (frequency Hz, seconds, harmonics) per note; 0 Hz is a rest.
+NOTES: dict[Outcome, Sequence[tuple[float, float, int]]] = {
+    Outcome.ACCEPTED: ((659.3, 0.11, 1), (987.8, 0.20, 1)),
+    Outcome.REJECTED: ((233.1, 0.16, 5), (0.0, 0.05, 1), (196.0, 0.26, 5)),
+    Outcome.CANT_CHECK: ((523.3, 0.16, 2), (0.0, 0.08, 1), (523.3, 0.16, 2)),
+    Outcome.OUT_OF_SERVICE: ((440.0, 0.14, 3), (349.2, 0.14, 3), (261.6, 0.24, 3)),
+}
+
+
+def waveform(outcome: Outcome, volume: float, rate: int = RATE) -> np.ndarray:
+    """Mono int16 samples of the outcome's sound at `volume` (0..1)."""
+    parts = []
+    for freq, seconds, harmonics in NOTES[outcome]:
+        t = np.arange(int(seconds * rate)) / rate
+        if freq == 0:
+            parts.append(np.zeros_like(t))
+            continue
+        # odd harmonics make the buzz of a refusal; one is a pure chime
+        wave = sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, 2 * harmonics, 2))
+        attack = np.minimum(1.0, t / 0.008)
+        release = np.minimum(1.0, (seconds - t) / 0.04)
+        wave = wave * attack * release
+        parts.append(wave / np.max(np.abs(wave)))
+    samples = np.concatenate(parts) * max(0.0, min(1.0, volume)) * 0.8
+    return (samples * 32767).astype(np.int16)
+
+
+class Sounds:
+    """Plays outcome sounds through pygame.mixer; silent (and says why) without a device."""
+
+    def __init__(self, volume: float = 0.6, voice: bool = False, voice_dir: Path = VOICE_DIR):
+        self.volume = volume
+        self.voice = voice
+        self.voice_dir = voice_dir
+        self.problem: str | None = None
+        self._mixer: Any = None
+        self._cache: dict[Outcome, Any] = {}
+
+    def _open(self) -> Any:
+        if self._mixer is None and self.problem is None:
+            try:
+                import pygame
+
+                pygame.mixer.init(frequency=RATE, size=-16, channels=1)
+                self._mixer = pygame.mixer
+            except Exception as exc:  # no sound card: the screen still says everything
+                self.problem = f"no sound output: {exc}"
+                log.warning(self.problem)
+        return self._mixer
+
+    def voice_file(self, outcome: Outcome, lang: str) -> Path | None:
+        for suffix in (".ogg", ".wav"):
+            path = self.voice_dir / lang / f"{outcome.value}{suffix}"
+            if path.is_file():
+                return path
+        return None
+
+    def play(self, outcome: Outcome, lang: str = "en") -> bool:
+        """Queue the outcome's sound (and voice); False if silent (volume 0, no device)."""
+        if self.volume <= 0 or outcome not in NOTES:
+            return False
+        mixer = self._open()
+        if mixer is None:
+            return False
+        sound = self._cache.get(outcome)
+        if sound is None:
+            samples = waveform(outcome, 1.0)
+            channels = mixer.get_init()[2]
+            if channels > 1:
+                samples = np.repeat(samples[:, None], channels, axis=1)
+            sound = mixer.Sound(buffer=np.ascontiguousarray(samples).tobytes())
+            self._cache[outcome] = sound
+        sound.set_volume(self.volume)
+        channel = sound.play()
+        voice = self.voice_file(outcome, lang) if self.voice else None
+        if voice is not None and channel is not None:
+            spoken = mixer.Sound(str(voice))
+            spoken.set_volume(self.volume)
+            channel.queue(spoken)
+        return True

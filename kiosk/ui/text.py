@@ -1,0 +1,340 @@
+"""Text to pixels: itemised by font, ordered by UAX #9, shaped by HarfBuzz (Pillow + raqm).
+
+A string is split into runs of one face and one bidi level; each run is shaped by raqm in
+its own direction and language, and the runs are placed in visual order on one baseline.
+pygame-ce's own shaping reverses digit runs inside right-to-left text and cannot fall back
+between fonts, so pygame only receives the finished pixels. Rendered text is cached: the
+screens ask for the same few hundred strings over and over.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from threading import Lock
+
+import numpy as np
+import pygame
+from PIL import Image, ImageDraw, ImageFont
+
+from kiosk.ui.bidi import embedding_levels, visual_order
+from kiosk.ui.fonts import Face, FontChain, coverage
+
+Colour = tuple[int, int, int]
+
+# No line starts with these (closing marks) and none ends with the opening ones (CJK rules).
+_NO_LINE_START = set("、。，．：；！？）」』】〕〉》”’,.:;!?)]}%…ー々")
+_NO_LINE_END = set("（「『【〔〈《“‘([{")
+
+
+@dataclass(frozen=True)
+class Run:
+    text: str
+    face: Face
+    rtl: bool
+    width: float
+
+
+@dataclass(frozen=True)
+class Line:
+    runs: tuple[Run, ...]  # visual order, left to right
+    width: int
+    ascent: int
+    descent: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """Laid-out lines of one paragraph at one size."""
+
+    lines: tuple[Line, ...]
+    rtl: bool
+    line_gap: int
+
+    @property
+    def width(self) -> int:
+        return max((line.width for line in self.lines), default=0)
+
+    @property
+    def height(self) -> int:
+        return sum(line.ascent + line.descent for line in self.lines) + self.line_gap * max(
+            0, len(self.lines) - 1
+        )
+
+
+def _breakable_after(char: str) -> bool:
+    return char.isspace() or unicodedata.east_asian_width(char) in {"W", "F"}
+
+
+class TextEngine:
+    """Lays out and renders text; one instance per display, shared by all screens."""
+
+    def __init__(self, cache_size: int = 1024) -> None:
+        self._fonts: dict[tuple[Face, int, bool], ImageFont.FreeTypeFont] = {}
+        self._surfaces: OrderedDict[tuple[object, ...], pygame.Surface] = OrderedDict()
+        self._sizes: dict[tuple[object, ...], tuple[int, int]] = {}
+        self._cache_size = cache_size
+        self._lock = Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def font(self, face: Face, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+        key = (face, size, bold)
+        found = self._fonts.get(key)
+        if found is None:
+            found = ImageFont.truetype(
+                str(face.path(bold)),
+                round(size * face.scale),
+                index=face.index,
+                layout_engine=ImageFont.Layout.RAQM,
+            )
+            self._fonts[key] = found
+        return found
+
+    # -- layout -------------------------------------------------------------------------
+
+    def layout(
+        self,
+        text: str,
+        size: int,
+        chain: FontChain,
+        *,
+        bold: bool = False,
+        rtl: bool | None = None,
+        max_width: int | None = None,
+    ) -> Block:
+        levels, paragraph_rtl = embedding_levels(text, rtl)
+        faces = self._faces(text, chain)
+        lines = []
+        for start, end in self._wrap(text, levels, faces, size, bold, max_width):
+            lines.append(self._line(text, levels, faces, start, end, size, bold))
+        return Block(tuple(lines), paragraph_rtl, line_gap=size // 5)
+
+    def _faces(self, text: str, chain: FontChain) -> list[Face]:
+        """A face per character; neutrals (spaces, digits, punctuation) stay in the face
+        around them when it has them, so runs are not broken needlessly."""
+        faces: list[Face] = []
+        current = chain.primary
+        for char in text:
+            category = unicodedata.category(char)
+            strong = category[0] in "LM"
+            from_font = chain.face_for(char)
+            if from_font is None:
+                faces.append(current)  # drawn as the face's .notdef box; tests forbid this
+            elif strong or (char.isspace() is False and not _covers(current, char)):
+                faces.append(from_font)
+                current = from_font
+            else:
+                faces.append(current if _covers(current, char) else from_font)
+        return faces
+
+    def _runs(
+        self,
+        text: str,
+        levels: list[int],
+        faces: list[Face],
+        start: int,
+        end: int,
+        size: int,
+        bold: bool,
+    ) -> Iterator[tuple[Run, int]]:
+        i = start
+        while i < end:
+            j = i + 1
+            while j < end and levels[j] == levels[i] and faces[j] == faces[i]:
+                j += 1
+            piece = text[i:j]
+            rtl = bool(levels[i] % 2)
+            font = self.font(faces[i], size, bold)
+            width = font.getlength(
+                piece, direction="rtl" if rtl else "ltr", language=faces[i].language
+            )
+            yield Run(piece, faces[i], rtl, width), levels[i]
+            i = j
+
+    def _width(
+        self,
+        text: str,
+        levels: list[int],
+        faces: list[Face],
+        start: int,
+        end: int,
+        size: int,
+        bold: bool,
+    ) -> float:
+        return sum(run.width for run, _ in self._runs(text, levels, faces, start, end, size, bold))
+
+    def _wrap(
+        self,
+        text: str,
+        levels: list[int],
+        faces: list[Face],
+        size: int,
+        bold: bool,
+        max_width: int | None,
+    ) -> list[tuple[int, int]]:
+        if (
+            max_width is None
+            or self._width(text, levels, faces, 0, len(text), size, bold) <= max_width
+        ):
+            return [_trim(text, 0, len(text))]
+        # Break opportunities: after spaces and around wide (CJK) characters.
+        pieces: list[tuple[int, int]] = []
+        start = 0
+        for i, char in enumerate(text):
+            nxt = text[i + 1] if i + 1 < len(text) else ""
+            wide_next = bool(nxt) and unicodedata.east_asian_width(nxt) in {"W", "F"}
+            if (
+                nxt
+                and (_breakable_after(char) or wide_next)
+                and nxt not in _NO_LINE_START
+                and char not in _NO_LINE_END
+                and not nxt.isspace()
+            ):
+                pieces.append((start, i + 1))
+                start = i + 1
+        pieces.append((start, len(text)))
+        widths = [self._width(text, levels, faces, a, b, size, bold) for a, b in pieces]
+        lines: list[tuple[int, int]] = []
+        line_start, line_width = pieces[0][0], 0.0
+        for (a, _b), width in zip(pieces, widths, strict=True):
+            if line_width and line_width + width > max_width:
+                lines.append(_trim(text, line_start, a))
+                line_start, line_width = a, 0.0
+            line_width += width
+        lines.append(_trim(text, line_start, len(text)))
+        return lines
+
+    def _line(
+        self,
+        text: str,
+        levels: list[int],
+        faces: list[Face],
+        start: int,
+        end: int,
+        size: int,
+        bold: bool,
+    ) -> Line:
+        pairs = list(self._runs(text, levels, faces, start, end, size, bold))
+        order = visual_order([level for _, level in pairs])
+        runs = tuple(pairs[i][0] for i in order)
+        # Line height from the ink of the runs (Nastaliq's declared metrics are several
+        # times its real extent), never less than a Latin line's.
+        ascent, descent = int(size * 0.8), int(size * 0.25)
+        for run in runs:
+            _left, top, _right, bottom = self.font(run.face, size, bold).getbbox(
+                run.text,
+                anchor="ls",
+                direction="rtl" if run.rtl else "ltr",
+                language=run.face.language,
+            )
+            ascent, descent = max(ascent, math.ceil(-top)), max(descent, math.ceil(bottom))
+        return Line(runs, round(sum(r.width for r in runs)), ascent, descent)
+
+    # -- pixels -------------------------------------------------------------------------
+
+    def mask(self, block: Block, size: int, bold: bool, align: str = "start") -> Image.Image:
+        """The block as an 8-bit coverage image; `align` start/centre/end follows the
+        paragraph direction (start is the right edge for Arabic and Urdu)."""
+        width = max(1, block.width)
+        image = Image.new("L", (width, max(1, block.height)), 0)
+        draw = ImageDraw.Draw(image)
+        y = 0
+        for line in block.lines:
+            if align == "centre":
+                x = (width - line.width) / 2
+            elif (align == "start") == block.rtl:  # right-aligned
+                x = width - line.width
+            else:
+                x = 0
+            baseline = y + line.ascent
+            for run in line.runs:
+                draw.text(
+                    (x, baseline),
+                    run.text,
+                    fill=255,
+                    font=self.font(run.face, size, bold),
+                    anchor="ls",
+                    direction="rtl" if run.rtl else "ltr",
+                    language=run.face.language,
+                )
+                x += run.width
+            y += line.ascent + line.descent + block.line_gap
+        return image
+
+    def render(
+        self,
+        text: str,
+        size: int,
+        colour: Colour,
+        chain: FontChain,
+        *,
+        bold: bool = False,
+        rtl: bool | None = None,
+        max_width: int | None = None,
+        align: str = "start",
+    ) -> pygame.Surface:
+        key = (text, size, colour, chain.primary, bold, rtl, max_width, align)
+        with self._lock:
+            cached = self._surfaces.get(key)
+            if cached is not None:
+                self._surfaces.move_to_end(key)
+                self.hits += 1
+                return cached
+        self.misses += 1
+        block = self.layout(text, size, chain, bold=bold, rtl=rtl, max_width=max_width)
+        coverage = np.asarray(self.mask(block, size, bold, align))
+        surface = pygame.Surface((coverage.shape[1], coverage.shape[0]), pygame.SRCALPHA)
+        surface.fill((*colour, 0))
+        alpha = pygame.surfarray.pixels_alpha(surface)
+        alpha[:] = coverage.T
+        del alpha  # unlocks the surface
+        with self._lock:
+            self._surfaces[key] = surface
+            while len(self._surfaces) > self._cache_size:
+                self._surfaces.popitem(last=False)
+        return surface
+
+    def measure(
+        self,
+        text: str,
+        size: int,
+        chain: FontChain,
+        *,
+        bold: bool = False,
+        rtl: bool | None = None,
+        max_width: int | None = None,
+    ) -> tuple[int, int]:
+        """The size `render` would give, without drawing (cached with the layout)."""
+        key = (text, size, chain.primary, bold, rtl, max_width)
+        found = self._sizes.get(key)
+        if found is None:
+            block = self.layout(text, size, chain, bold=bold, rtl=rtl, max_width=max_width)
+            found = self._sizes[key] = (max(1, block.width), max(1, block.height))
+        return found
+
+    def preload(self, chains: list[FontChain]) -> None:
+        """Read every face's cmap now, not during the first card's result."""
+        for chain in chains:
+            for face in chain.faces:
+                coverage(face)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._surfaces.clear()
+            self._sizes.clear()
+
+
+def _covers(face: Face, char: str) -> bool:
+    return ord(char) in coverage(face)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end

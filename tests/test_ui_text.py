@@ -1,0 +1,163 @@
+"""Text shaping and ordering, checked against independent references: the Unicode bidi
+algorithm of the `unicode-bidi` crate (python-bidi) and HarfBuzz itself (uharfbuzz)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import uharfbuzz as hb
+from bidi import get_display
+
+from kiosk.ui import strings as S
+from kiosk.ui.fonts import LATIN, FontChain, chain_for
+from kiosk.ui.i18n import BY_CODE, LANGUAGES, Texts
+from kiosk.ui.samples import _NAMES
+from kiosk.ui.text import Block, TextEngine
+
+MIXED = [
+    ("Arab", "بطاقة رقم 12345 للسيد John Smith"),
+    ("Arab", "يُرجى توجيه رمز QR في البطاقة نحو الكاميرا."),
+    ("Aran", "4 مارچ، 2027"),
+    ("Arab", "صالحة حتى 30 يونيو 2030"),
+    ("Aran", "آپ کا کارڈ 2030 تک ICC-7 کارآمد ہے"),
+]
+ALL_MESSAGES = (
+    [value for name, value in vars(S).items() if name.isupper() and isinstance(value, str)]
+    + [form for value in (S.BENEFITS, S.BACK_TO_START) for form in value]
+    + list(S.BENEFIT_NAMES.values())
+    + [text for pair in S.REASON_TEXT.values() for text in pair]
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> TextEngine:
+    import pygame
+
+    pygame.display.init()
+    return TextEngine()
+
+
+def visual_text(block: Block) -> str:
+    line = block.lines[0]
+    return "".join(run.text[::-1] if run.rtl else run.text for run in line.runs)
+
+
+@pytest.mark.parametrize(("script", "text"), MIXED)
+def test_runs_are_in_the_reference_bidi_order(engine: TextEngine, script: str, text: str) -> None:
+    block = engine.layout(text, 40, chain_for(script), rtl=True)
+    assert len(block.lines) == 1
+    assert visual_text(block) == get_display(text, base_dir="R")
+
+
+@pytest.mark.parametrize(("script", "text"), MIXED)
+def test_run_widths_match_harfbuzz(engine: TextEngine, script: str, text: str) -> None:
+    size = 40
+    block = engine.layout(text, size, chain_for(script), rtl=True)
+    for run in block.lines[0].runs:
+        blob = hb.Blob.from_file_path(str(run.face.path()))
+        face = hb.Face(blob, run.face.index)
+        font = hb.Font(face)
+        scaled = round(size * run.face.scale)
+        font.scale = (scaled * 64, scaled * 64)
+        buf = hb.Buffer()
+        buf.add_str(run.text)
+        buf.direction = "rtl" if run.rtl else "ltr"
+        buf.guess_segment_properties()
+        if run.face.language:
+            buf.language = run.face.language
+        hb.shape(font, buf)
+        reference = sum(pos.x_advance for pos in buf.glyph_positions) / 64
+        assert abs(reference - run.width) <= 1.0, run.text
+
+
+def test_arabic_is_joined_not_drawn_letter_by_letter(engine: TextEngine) -> None:
+    word = "بطاقة"
+    joined = engine.layout(word, 40, chain_for("Arab"), rtl=True).width
+    isolated = sum(engine.layout(c, 40, chain_for("Arab"), rtl=True).width for c in word)
+    assert joined < isolated * 0.9
+
+
+def test_digits_inside_rtl_text_read_left_to_right_in_pixels(engine: TextEngine) -> None:
+    text, size = "بطاقة رقم 12345 للسيد John", 48
+    chain = chain_for("Arab")
+    image = np.asarray(engine.mask(engine.layout(text, size, chain, rtl=True), size, False))
+    # templates drawn alone, left to right, in the same font chain
+    digits = np.asarray(engine.mask(engine.layout("12345", size, chain, rtl=False), size, False))
+    reversed_ = np.asarray(engine.mask(engine.layout("54321", size, chain, rtl=False), size, False))
+    name = np.asarray(engine.mask(engine.layout("John", size, chain_for("Latn")), size, False))
+
+    def best(template: np.ndarray) -> tuple[float, int]:
+        scores = cv2.matchTemplate(
+            image.astype(np.float32), template.astype(np.float32), cv2.TM_CCOEFF_NORMED
+        )
+        _, score, _, where = cv2.minMaxLoc(scores)
+        return score, where[0]
+
+    digit_score, digit_x = best(digits)
+    assert digit_score > 0.95
+    assert best(reversed_)[0] < digit_score - 0.2
+    name_score, name_x = best(name)
+    assert name_score > 0.95
+    # In a right-to-left paragraph the Latin name that ends the sentence is leftmost.
+    assert name_x < digit_x
+
+
+@pytest.mark.parametrize("lang", LANGUAGES, ids=lambda lang: lang.code)
+def test_every_string_has_its_glyphs(lang) -> None:  # type: ignore[no-untyped-def]
+    t = Texts(lang)
+    chain = chain_for(lang.script)
+    texts = {t(m) for m in ALL_MESSAGES} | {lang.name}
+    for forms in (S.BENEFITS, S.BACK_TO_START):
+        texts |= {t.plural(forms, n) for n in (0, 1, 2, 3, 5, 11, 21)}
+    missing = {text: chain.missing(text) for text in texts if chain.missing(text)}
+    assert missing == {}
+
+
+NAMES_IN_MANY_SCRIPTS = [
+    *_NAMES.values(),
+    "Zoë Ångström-Łukasiewicz",
+    "Đặng Thị Ánh",
+    "Ngozi Adébáyọ̀",
+    "Αλέξανδρος",
+    "Սոնա",
+    "שרה לוי",
+]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES, ids=lambda lang: lang.code)
+def test_holder_names_in_any_script_find_a_font(lang) -> None:  # type: ignore[no-untyped-def]
+    chain = chain_for(lang.script)
+    assert {n: chain.missing(n) for n in NAMES_IN_MANY_SCRIPTS if chain.missing(n)} == {}
+
+
+def test_a_chain_without_the_script_reports_missing_glyphs() -> None:
+    latin_only = FontChain((LATIN,))
+    assert latin_only.missing("ليلى حداد") == set("ليلىحداد")
+    assert latin_only.missing("Ana") == set()
+
+
+def test_long_text_wraps_inside_its_width(engine: TextEngine) -> None:
+    t = Texts(BY_CODE["zh-Hans"])
+    block = engine.layout(t(S.CANT_CHECK_WHY) * 3, 40, chain_for("Hans"), max_width=300)
+    assert len(block.lines) > 1
+    assert all(line.width <= 300 for line in block.lines)
+    latin = engine.layout(
+        "Please see staff to renew it. " * 3, 40, chain_for("Latn"), max_width=400
+    )
+    assert len(latin.lines) > 1 and all(line.width <= 400 for line in latin.lines)
+
+
+def test_rendered_text_is_cached(engine: TextEngine) -> None:
+    before = engine.misses
+    first = engine.render("Welcome", 50, (255, 255, 255), chain_for("Latn"))
+    second = engine.render("Welcome", 50, (255, 255, 255), chain_for("Latn"))
+    assert first is second
+    assert engine.misses == before + 1
+    assert pygame_alpha_sum(first) > 0
+
+
+def pygame_alpha_sum(surface) -> int:  # type: ignore[no-untyped-def]
+    import pygame
+
+    return int(pygame.surfarray.array_alpha(surface).sum())
