@@ -388,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_device_parser(sub)
 
+    from kiosk.config_cli import add_parser as add_config_parser
+
+    add_config_parser(sub)
+
     from kiosk.ui.render_cli import add_parser as add_screens_parser
 
     add_screens_parser(sub)

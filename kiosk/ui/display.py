@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import ConfigError
-from kiosk.ui.fonts import chain_for
-from kiosk.ui.i18n import LANGUAGES
-from kiosk.ui.paint import Painter, Placed
 from kiosk.ui.screens import Reading, Screen
-from kiosk.ui.text import TextEngine
+
+if TYPE_CHECKING:
+    from kiosk.ui.paint import Placed
 
 DRIVERS = ("auto", "kmsdrm", "x11", "wayland", "dummy")
 
@@ -73,6 +72,11 @@ class Display:
         pygame.display.set_caption("CityCard Kiosk")
         if not self.headless:
             pygame.mouse.set_visible(not config.fullscreen)
+        from kiosk.ui.fonts import chain_for
+        from kiosk.ui.i18n import LANGUAGES
+        from kiosk.ui.paint import Painter
+        from kiosk.ui.text import TextEngine
+
         engine = TextEngine()
         engine.preload([chain_for(lang.script) for lang in LANGUAGES])
         self.painter = Painter(engine)

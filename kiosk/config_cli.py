@@ -1,0 +1,35 @@
+"""`kiosk config validate FILE` and `kiosk config show [--config FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kiosk.config import DEFAULT_PATH, effective_toml, load_config
+from kiosk.errors import EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    devices = config.devices
+    print(
+        f"{args.file}: valid — {config.site.mode} mode, {len(config.site.languages)} language(s), "
+        f"camera {config.camera.type}, gate {devices.gate_type}, printer {devices.printer_type}"
+    )
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    print(effective_toml(load_config(args.config)), end="")
+    return EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config = sub.add_parser("config", help="check and show the kiosk's configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    validate = config_sub.add_parser("validate", help="check a file before deploying it")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(func=cmd_validate)
+    show = config_sub.add_parser("show", help="the effective configuration, defaults included")
+    show.add_argument("--config", type=Path, default=DEFAULT_PATH)
+    show.set_defaults(func=cmd_show)
