@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -331,9 +332,37 @@ def _until(seconds: int | None) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from kiosk.demo import run_terminal_demo
+    if args.terminal:
+        from kiosk.demo import run_terminal_demo
 
-    return run_terminal_demo(sys.stdout)
+        return run_terminal_demo(sys.stdout)
+    from kiosk.demo_app import run_demo
+
+    return run_demo(
+        headless=True if args.headless else None,
+        shots=args.shots,
+        mode=args.mode,
+        out=sys.stdout,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from kiosk.config import load_config
+    from kiosk.wiring import build_kiosk
+
+    config = load_config(args.config)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    kiosk = build_kiosk(config, sys.stdout, headless=args.headless)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    kiosk.run(stop)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -396,8 +425,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_screens_parser(sub)
 
-    demo = sub.add_parser("demo", help="a specimen city, its cards, and the kiosk's decisions")
+    demo = sub.add_parser(
+        "demo", help="the whole kiosk on a specimen city, simulated camera and turnstile"
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="no window (automatic without a display): print events, save screens",
+    )
+    demo.add_argument(
+        "--shots",
+        type=Path,
+        metavar="DIR",
+        help="save every screen shown as a PNG (default with --headless: ./demo-screens)",
+    )
+    demo.add_argument("--mode", choices=("gate", "counter"), default="gate")
+    demo.add_argument(
+        "--terminal",
+        action="store_true",
+        help="just the decisions, as a table (no screens, no simulators)",
+    )
     demo.set_defaults(func=cmd_demo)
+
+    run_parser = sub.add_parser("run", help="run the kiosk (systemd starts this)")
+    run_parser.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    run_parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="no screen (SDL dummy driver): for tests and soak runs",
+    )
+    run_parser.set_defaults(func=cmd_run)
     return parser
 
 

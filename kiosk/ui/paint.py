@@ -123,6 +123,7 @@ class _Canvas:
         align: str = "start",
         min_size: int | None = None,
         valign: str = "top",
+        private: bool = False,
     ) -> pygame.Rect:
         box = box.clip(self.surface.get_rect())
         language = language or self.language
@@ -134,13 +135,21 @@ class _Canvas:
         used = size
         while True:
             width, height = self.engine.measure(
-                text, used, chain, bold=bold, rtl=rtl, max_width=box.w
+                text, used, chain, bold=bold, rtl=rtl, max_width=box.w, cache=not private
             )
             if (width <= box.w and height <= box.h) or used <= floor:
                 break
             used = max(floor, int(used * 0.9))
         surf = self.engine.render(
-            text, used, colour, chain, bold=bold, rtl=rtl, max_width=box.w, align=align
+            text,
+            used,
+            colour,
+            chain,
+            bold=bold,
+            rtl=rtl,
+            max_width=box.w,
+            align=align,
+            cache=not private,
         )
         paragraph_rtl = self.rtl if rtl is None else rtl
         if align == "centre":
@@ -408,6 +417,7 @@ class _Canvas:
                     self.box(inner.x, int(y), inner.w, h),
                     int(h * 0.7),
                     chain=_NAME_CHAIN,
+                    private=True,
                     rtl=None,
                     bold=True,
                     valign="centre",
@@ -440,6 +450,7 @@ class _Canvas:
                     min(int(h * 0.62), self.px(theme.ENGLISH * 1.2)),
                     valign="centre",
                     min_size=h // 4,
+                    private=True,
                 )
             y += h
 

@@ -276,7 +276,9 @@ class TextEngine:
         rtl: bool | None = None,
         max_width: int | None = None,
         align: str = "start",
+        cache: bool = True,
     ) -> pygame.Surface:
+        """`cache=False` for holder data: it must not outlive the screen that shows it."""
         key = (text, size, colour, chain.primary, bold, rtl, max_width, align)
         with self._lock:
             cached = self._surfaces.get(key)
@@ -292,6 +294,8 @@ class TextEngine:
         alpha = pygame.surfarray.pixels_alpha(surface)
         alpha[:] = coverage.T
         del alpha  # unlocks the surface
+        if not cache:
+            return surface
         with self._lock:
             self._surfaces[key] = surface
             while len(self._surfaces) > self._cache_size:
@@ -307,13 +311,16 @@ class TextEngine:
         bold: bool = False,
         rtl: bool | None = None,
         max_width: int | None = None,
+        cache: bool = True,
     ) -> tuple[int, int]:
         """The size `render` would give, without drawing (cached with the layout)."""
         key = (text, size, chain.primary, bold, rtl, max_width)
         found = self._sizes.get(key)
         if found is None:
             block = self.layout(text, size, chain, bold=bold, rtl=rtl, max_width=max_width)
-            found = self._sizes[key] = (max(1, block.width), max(1, block.height))
+            found = (max(1, block.width), max(1, block.height))
+            if cache:
+                self._sizes[key] = found
         return found
 
     def preload(self, chains: list[FontChain]) -> None:

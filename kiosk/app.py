@@ -1,0 +1,618 @@
+"""The appliance loop: scan event → verify → policy → gate/printer → screen → audit.
+
+One thread owns all state: this loop. The camera/decoder threads and the device workers only
+put events on queues; the loop drains them once per display frame, decides, drives the
+devices, and tells the display what to show. Holder data lives in the current result screen
+only and is dropped with it (rendered names are not cached).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from firmware_bridge.gate import Gate, GateEvent, GateSignal
+from kiosk.audit import Audit, Metrics
+from kiosk.card import Decision, verify_card
+from kiosk.errors import DeviceError, KioskError
+from kiosk.notify import Notifier
+from kiosk.policy import Mode, PassbackGuard, Policy
+from kiosk.reasons import Reason
+from kiosk.scan.pipeline import CardRead, NotACityCard, ScanEvent, SourceProblem, SourceRecovered
+from kiosk.technician import ITEMS, VOLUMES, TechnicianMenu, export_diagnostics, versions
+from kiosk.trust import TrustStore
+from kiosk.trust_state import TrustState
+from kiosk.ui import strings as S
+from kiosk.ui.i18n import Language
+from kiosk.ui.present import outcome_of, result_screen
+from kiosk.ui.screens import Frame, Idle, OutOfService, Problem, Result, Screen, Technician
+
+log = logging.getLogger(__name__)
+
+# Longest wait for a granted passage to be reported (the gate's own window is ~5 s).
+GRANT_WAIT_S = 10.0
+
+
+class Printer(Protocol):
+    def print_pass(self, slip: Any) -> None: ...
+    def status(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Screens(Protocol):
+    """The display as the loop sees it (kiosk.ui.display.Display)."""
+
+    def show(self, screen: Screen, now: float, force: bool = False) -> bool: ...
+    def hit(self, pos: tuple[int, int]) -> str | None: ...
+    def events(self) -> list[Any]: ...
+    def close(self) -> None: ...
+
+
+class Sounds(Protocol):
+    volume: float
+
+    def play(self, outcome: Any, lang: str = "en") -> bool: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    site: str
+    mode: Mode
+    languages: tuple[Language, ...]
+    policy: Policy
+    state_dir: Path
+    result_s: float = 6.0
+    idle_cycle_s: float = 4.0
+    fps: int = 30
+    hold_during_result: bool = True  # the next card waits until the result is done
+    technician_timeout_s: float = 90.0
+    language_choice_s: float = 30.0  # a language picked on idle holds this long
+    specimen: bool = False  # a specimen city: every screen carries the band
+    trust_check_s: float = 5.0
+
+
+@dataclass
+class Parts:
+    scan_events: queue.Queue[ScanEvent]
+    gate: Gate
+    trust: TrustState
+    audit: Audit
+    metrics: Metrics
+    display: Screens | None = None
+    sounds: Sounds | None = None
+    printer: Printer | None = None
+    notifier: Notifier = field(default_factory=Notifier)
+    scanner: Any = None  # kiosk.scan.pipeline.Scanner: started and stopped by the loop
+    closers: list[Callable[[], None]] = field(default_factory=list)  # metrics server, sims
+
+
+class Kiosk:
+    def __init__(
+        self,
+        settings: Settings,
+        parts: Parts,
+        *,
+        clock: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings, self.parts = settings, parts
+        self.clock, self.mono = clock, mono
+        self.policy = settings.policy
+        self.mode = settings.mode
+        self.passback = PassbackGuard(self.policy.passback_s)
+        self.store: TrustStore | None = None
+        self.problems: dict[str, str] = {}
+        self.counts: Counter[str] = Counter()
+        self.screen: Screen | None = None
+        self.result_until = 0.0
+        self.pending_grant = False
+        self.grant_deadline = 0.0
+        self.chosen: tuple[Language, float] | None = None
+        self.menu: TechnicianMenu | None = None
+        self.key_handlers: dict[int, Callable[[], None]] = {}
+        self.on_shown: Callable[[Screen], None] | None = None
+        self._trust_checked = -1e9
+        self._trust_stamp: float | None = None
+        self._printer_checked = 0.0
+        self._last_ping = 0.0
+        self._pass_number = 0
+        self._frame = Frame(site=settings.site, specimen=settings.specimen)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.refresh_trust(force=True)
+        if self.parts.scanner is not None:
+            self.parts.scanner.start()
+        self.parts.audit.note("start", self.clock(), version=versions()["citycard-kiosk"])
+        self.parts.notifier.ready(f"{self.settings.site}: {self.mode.value} mode")
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop` is set (SIGTERM/SIGINT or the window closed)."""
+        self.start()
+        period = 1.0 / self.settings.fps
+        try:
+            while not stop.is_set():
+                started = self.mono()
+                if self.step() == "quit":
+                    break
+                stop.wait(max(0.0, period - (self.mono() - started)))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.parts.notifier.stopping()
+        if self.parts.scanner is not None:
+            self.parts.scanner.stop()
+        closers = [p.close for p in (self.parts.gate, self.parts.printer) if p is not None]
+        for close in [*closers, *self.parts.closers]:
+            try:
+                close()
+            except Exception:  # closing is best effort: the process is ending
+                log.exception("closing %s", close)
+        self.parts.audit.note("stop", self.clock())
+        self.screen = None
+
+    def step(self) -> str | None:
+        """One pass of the loop: drain events, decide, draw. Returns "quit" to stop."""
+        now = self.mono()
+        self.refresh_trust()
+        self._drain_gate()
+        self._drain_scans(now)
+        if self._ui_events() == "quit":
+            return "quit"
+        self._check_printer(now)
+        self._draw(now)
+        self._ping(now)
+        return None
+
+    # -- trust ----------------------------------------------------------------------------
+
+    def refresh_trust(self, force: bool = False) -> None:
+        now = self.mono()
+        if not force and now - self._trust_checked < self.settings.trust_check_s:
+            return
+        self._trust_checked = now
+        state_file = self.settings.state_dir / "state.json"
+        try:
+            stamp = state_file.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if force or stamp != self._trust_stamp:
+            self._trust_stamp = stamp
+            try:
+                self.store = self.parts.trust.load()
+            except KioskError as exc:
+                self.store = None
+                log.warning("trust data unusable: %s", exc)
+            self.parts.audit.note(
+                "trust",
+                self.clock(),
+                loaded=self.store is not None,
+                version=self.store.bundle.version if self.store else None,
+            )
+        self._set_problem(Problem.TRUST, None if self.store else "no trust data installed")
+        if self.store is not None:
+            wall = int(self.clock())
+            bundle = self.store.bundle
+            m = self.parts.metrics
+            m.trust_age.labels("bundle").set(wall - bundle.issued_at)
+            m.trust_expires.labels("bundle").set(bundle.expires_at - wall)
+            if self.store.lists:
+                newest = max(t.issued_at for t in self.store.lists.values())
+                m.trust_age.labels("status_list").set(wall - newest)
+                expiries = [t.expires_at for t in self.store.lists.values() if t.expires_at]
+                if expiries:
+                    m.trust_expires.labels("status_list").set(min(expiries) - wall)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _set_problem(self, part: str, detail: str | None) -> None:
+        had = part in self.problems
+        if detail is None:
+            self.problems.pop(part, None)
+        else:
+            self.problems[part] = detail
+        self.parts.metrics.device_up.labels(part).set(0 if detail else 1)
+        if had != (detail is not None):
+            self.parts.audit.note(
+                "device",
+                self.clock(),
+                device=part,
+                state="problem" if detail else "ok",
+                detail=detail,
+            )
+
+    def _drain_gate(self) -> None:
+        while True:
+            try:
+                signal: GateSignal = self.parts.gate.signals.get_nowait()
+            except queue.Empty:
+                return
+            self.parts.metrics.gate_events.labels(signal.event.value).inc()
+            self.parts.audit.note("gate", self.clock(), signal=signal.event.value)
+            if signal.event in (GateEvent.PASSED, GateEvent.TIMEOUT):
+                self.pending_grant = False
+                if signal.event is GateEvent.PASSED and isinstance(self.screen, Result):
+                    self.result_until = min(self.result_until, self.mono() + 1.0)
+            elif signal.event is GateEvent.OFFLINE:
+                self.pending_grant = False
+                if self.mode is Mode.GATE:
+                    self._set_problem(Problem.GATE, signal.detail or "gate offline")
+            elif signal.event is GateEvent.ONLINE:
+                self._set_problem(Problem.GATE, None)
+
+    def _busy(self, now: float) -> bool:
+        if not self.settings.hold_during_result:
+            return False
+        if self.pending_grant and now > self.grant_deadline:
+            self.pending_grant = False  # a gate that never answered: don't wait forever
+        return (isinstance(self.screen, Result) and now < self.result_until) or self.pending_grant
+
+    def _drain_scans(self, now: float) -> None:
+        while True:
+            try:
+                event = self.parts.scan_events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(event, SourceProblem):
+                self._set_problem(Problem.CAMERA, f"{event.source} {event.problem}")
+            elif isinstance(event, SourceRecovered):
+                self._set_problem(Problem.CAMERA, None)
+            elif isinstance(event, CardRead | NotACityCard):
+                if self._busy(self.mono()) and self.menu is None:
+                    self.counts["held_back"] += 1
+                    continue
+                self.parts.metrics.decode_seconds.observe(max(0.0, event.event_t - event.frame_t))
+                if isinstance(event, NotACityCard):
+                    self.parts.metrics.not_city_cards.inc()
+                    self.present(Decision(Reason.MALFORMED, "not a city card"))
+                else:
+                    self.card(event.text)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def card(self, text: str) -> Decision:
+        """Verify one presented card and act on it."""
+        started = time.perf_counter()
+        wall = self.clock()
+        if self.store is None:
+            decision = Decision(Reason.TRUST_STALE, "no trust data installed")
+        else:
+            decision = verify_card(text, self.store, int(wall), self.policy)
+            if decision.accepted and decision.role != "technician":
+                decision = self.passback.check(decision, self.mono())
+        self.present(decision, started)
+        return decision
+
+    def present(self, decision: Decision, started: float | None = None) -> None:
+        started = time.perf_counter() if started is None else started
+        wall, now = self.clock(), self.mono()
+        if decision.accepted and decision.role == "technician":
+            self.menu = TechnicianMenu(opened_at=now, last_input=now)
+            self._finish(decision, "technician_menu", started, wall)
+            return
+        if self.problems or self.menu is not None:
+            # Out of service (or a technician at work): no gate, no pass, no result screen.
+            self._finish(
+                decision, "ignored_out_of_service" if self.problems else "ignored", started, wall
+            )
+            return
+        action = "deny"
+        printed = False
+        if decision.accepted:
+            if self.mode is Mode.GATE:
+                self.parts.gate.grant()
+                self.pending_grant = True
+                self.grant_deadline = now + GRANT_WAIT_S
+                self.parts.metrics.grants.inc()
+                action = "grant"
+            else:
+                action = "accept"
+                printed = self._print_pass(decision, wall)
+                if printed:
+                    action = "accept_pass"
+        else:
+            self.parts.gate.deny()
+        language = self._idle_language(now)
+        self.screen = result_screen(
+            decision,
+            self.policy,
+            int(wall),
+            languages=self.settings.languages,
+            fallback=language,
+            frame=self._frame,
+            pass_printed=printed,
+            seconds_left=round(self.settings.result_s),
+        )
+        self.result_until = now + self.settings.result_s
+        self._draw(now, force=True)
+        if self.parts.sounds is not None:
+            self.parts.sounds.play(outcome_of(decision.reason), self.screen.language.code)
+        self._finish(decision, action, started, wall)
+
+    def _finish(self, decision: Decision, action: str, started: float, wall: float) -> None:
+        self.parts.metrics.decision_seconds.observe(time.perf_counter() - started)
+        self.parts.metrics.scans.labels(decision.outcome, decision.reason.value).inc()
+        self.counts[decision.reason.value] += 1
+        self.parts.audit.scan(decision, wall, action)
+
+    def _print_pass(self, decision: Decision, wall: float) -> bool:
+        printer = self.parts.printer
+        if printer is None or decision.card is None:
+            return False
+        from firmware_bridge.escpos_printer import PassSlip
+
+        wanted = self.policy.required_benefits
+        benefit = next((b for b in decision.card.benefits if not wanted or b in wanted), "")
+        self._pass_number += 1
+        slip = PassSlip(
+            site=self.settings.site,
+            benefit=benefit,
+            number=self._pass_number,
+            issued=datetime.fromtimestamp(wall, ZoneInfo(self.policy.timezone)),
+        )
+        try:
+            printer.print_pass(slip)
+        except DeviceError as exc:
+            self._set_problem(Problem.PRINTER, str(exc))
+            self._printer_checked = self.mono()
+            return False
+        self.parts.metrics.passes.inc()
+        return True
+
+    def _check_printer(self, now: float) -> None:
+        if Problem.PRINTER not in self.problems or self.parts.printer is None:
+            return
+        if now - self._printer_checked < 10:
+            return
+        self._printer_checked = now
+        try:
+            status = self.parts.printer.status()
+        except DeviceError as exc:
+            self._set_problem(Problem.PRINTER, str(exc))
+            return
+        if status.online and not status.cover_open and status.paper != "out":
+            self._set_problem(Problem.PRINTER, None)
+
+    # -- screen ---------------------------------------------------------------------------
+
+    def _idle_language(self, now: float) -> Language:
+        if self.chosen and now - self.chosen[1] < self.settings.language_choice_s:
+            return self.chosen[0]
+        self.chosen = None
+        languages = self.settings.languages
+        return languages[int(now / self.settings.idle_cycle_s) % len(languages)]
+
+    def current_screen(self, now: float) -> Screen:
+        language = self._idle_language(now)
+        if self.menu is not None:
+            if now - self.menu.last_input > self.settings.technician_timeout_s:
+                self.menu = None
+            else:
+                return self._technician_screen()
+        if isinstance(self.screen, Result) and now < self.result_until:
+            left = max(1, round(self.result_until - now))
+            if left != self.screen.seconds_left:
+                from dataclasses import replace
+
+                self.screen = replace(self.screen, seconds_left=left)
+            return self.screen
+        if self.problems:
+            order = (Problem.CAMERA, Problem.GATE, Problem.PRINTER, Problem.TRUST)
+            shown = tuple(p for p in order if p in self.problems)
+            return OutOfService(shown, language, self._frame)
+        return Idle(self.settings.languages, language, self._frame)
+
+    def _draw(self, now: float, force: bool = False) -> None:
+        screen = self.current_screen(now)
+        if not isinstance(screen, Result):
+            self.screen = screen  # the result (and its holder data) is gone
+        display = self.parts.display
+        shown = display is not None and display.show(screen, now, force=force)
+        if shown and self.on_shown is not None:
+            self.on_shown(screen)
+
+    def _ping(self, now: float) -> None:
+        interval = self.parts.notifier.watchdog_s
+        if interval and now - self._last_ping >= interval / 3:
+            self.parts.notifier.watchdog()
+            self._last_ping = now
+
+    # -- input ----------------------------------------------------------------------------
+
+    def _ui_events(self) -> str | None:
+        display = self.parts.display
+        if display is None:
+            return None
+        import pygame
+
+        for event in display.events():
+            if event.type == pygame.QUIT:
+                return "quit"
+            if event.type == pygame.KEYDOWN:
+                self.key(event.key)
+            elif event.type == pygame.MOUSEBUTTONDOWN:
+                self.touch(display.hit(event.pos))
+        return None
+
+    def key(self, key: int) -> None:
+        import pygame
+
+        now = self.mono()
+        if key in self.key_handlers:
+            self.key_handlers[key]()
+        elif self.menu is not None:
+            if key in (pygame.K_UP, pygame.K_LEFT):
+                self.menu.move(-1, now)
+            elif key in (pygame.K_DOWN, pygame.K_RIGHT, pygame.K_TAB):
+                self.menu.move(1, now)
+            elif key in (pygame.K_RETURN, pygame.K_SPACE, pygame.K_KP_ENTER):
+                self.activate()
+            elif key == pygame.K_ESCAPE:
+                self.menu = None
+        elif key == pygame.K_l:
+            current = self._idle_language(now)
+            languages = self.settings.languages
+            nxt = languages[(languages.index(current) + 1) % len(languages)]
+            self.chosen = (nxt, now)
+
+    def touch(self, role: str | None) -> None:
+        now = self.mono()
+        if role is None:
+            return
+        if role.startswith("language:"):
+            code = role.split(":", 1)[1]
+            for lang in self.settings.languages:
+                if lang.code == code:
+                    self.chosen = (lang, now)
+        elif role.startswith("item:") and self.menu is not None:
+            self.menu.selected = int(role.split(":", 1)[1])
+            self.menu.last_input = now
+            self.activate()
+
+    # -- technician -----------------------------------------------------------------------
+
+    def activate(self) -> None:
+        menu = self.menu
+        if menu is None:
+            return
+        now = self.mono()
+        menu.last_input = now
+        item = menu.item
+        if item == S.EXIT:
+            self.menu = None
+            return
+        if item == S.TEST_GATE:
+            self.parts.gate.grant()
+            self.pending_grant = True
+            self.grant_deadline = now + GRANT_WAIT_S
+            menu.result = ("gate: unlock sent; watch the turnstile (passage or timeout below)",)
+        elif item == S.TEST_PRINT:
+            menu.result = self._test_print()
+        elif item == S.LANGUAGE_AND_MODE:
+            self.mode = Mode.COUNTER if self.mode is Mode.GATE else Mode.GATE
+            self.policy = Policy.for_mode(
+                self.mode,
+                required_benefits=self.policy.required_benefits,
+                timezone=self.policy.timezone,
+            )
+            menu.result = (f"mode is now {self.mode.value} (until restart; set it in kiosk.toml)",)
+        elif item == S.VOLUME and self.parts.sounds is not None:
+            sounds = self.parts.sounds
+            nxt = min(range(len(VOLUMES)), key=lambda i: abs(VOLUMES[i] - sounds.volume)) + 1
+            sounds.volume = VOLUMES[nxt % len(VOLUMES)]
+            menu.result = (f"volume {round(sounds.volume * 100)} %",)
+        elif item == S.EXPORT_DIAGNOSTICS:
+            path = export_diagnostics(
+                self.settings.state_dir / "diagnostics", self.diagnostics(), self.clock()
+            )
+            menu.result = (f"written: {path}",)
+
+    def _test_print(self) -> tuple[str, ...]:
+        if self.parts.printer is None:
+            return ("no printer configured",)
+        from firmware_bridge.escpos_printer import PassSlip
+
+        slip = PassSlip(
+            self.settings.site,
+            "test",
+            0,
+            datetime.fromtimestamp(self.clock(), ZoneInfo(self.policy.timezone)),
+            title="TEST PRINT",
+        )
+        try:
+            self.parts.printer.print_pass(slip)
+        except DeviceError as exc:
+            self._set_problem(Problem.PRINTER, str(exc))
+            return (f"printer: {exc}",)
+        self._set_problem(Problem.PRINTER, None)
+        return ("printer: test pass printed",)
+
+    def diagnostics(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "site": self.settings.site,
+            "mode": self.mode.value,
+            "languages": [lang.code for lang in self.settings.languages],
+            "versions": versions(),
+            "counts": dict(self.counts),
+            "problems": dict(self.problems),
+            "frames_decoded": getattr(self.parts.scanner, "frames_decoded", None),
+        }
+        if self.store is not None:
+            from kiosk.cli import trust_report
+
+            report["trust"] = trust_report(self.store, int(self.clock()))
+        return report
+
+    def _pane(self, item: str) -> tuple[str, ...]:
+        menu = self.menu
+        if menu is not None and menu.result:
+            return menu.result
+        if item in (S.DIAGNOSTICS, S.EXPORT_DIAGNOSTICS):
+            d = self.diagnostics()
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(d["counts"].items())) or "none yet"
+            problems = ", ".join(f"{k}: {v}" for k, v in d["problems"].items()) or "none"
+            return (
+                f"site: {d['site']} ({d['mode']} mode)",
+                f"kiosk {d['versions']['citycard-kiosk']}, python {d['versions']['python']}",
+                f"scans: {counts}",
+                f"problems: {problems}",
+                f"frames decoded: {d['frames_decoded']}",
+                "Enter: export diagnostics to the state folder"
+                if item == S.EXPORT_DIAGNOSTICS
+                else "",
+            )
+        if item == S.TRUST_STATUS:
+            if self.store is None:
+                return ("no trust data: run `kiosk trust import` or `kiosk trust sync`",)
+            from kiosk.cli import trust_report
+
+            r = trust_report(self.store, int(self.clock()))
+            b = r["bundle"]
+            lines = [
+                f"bundle v{b['version']} of {b['issuer']}: {b['age_s'] // 3600} h old, "
+                f"stale in {b['expires_in_s'] // 3600} h"
+            ]
+            for lst in r["status_lists"]:
+                exp = lst["expires_in_s"]
+                lines.append(
+                    f"{lst['uri']}: {lst['slots']:,} slots, {lst['age_s'] // 3600} h old"
+                    + (f", stale in {exp // 3600} h" if exp is not None else "")
+                )
+            lines.append(f"clock {'ok' if r['clock_ok'] else 'BEHIND the clock floor'}")
+            return tuple(lines)
+        if item == S.CAMERA_VIEW:
+            return (
+                f"camera: {self.problems.get(Problem.CAMERA, 'ok')}",
+                f"frames decoded: {getattr(self.parts.scanner, 'frames_decoded', 'n/a')}",
+                f"held back while a result showed: {self.counts['held_back']}",
+            )
+        if item == S.TEST_GATE:
+            return (f"gate: {self.problems.get(Problem.GATE, 'ok')}", "Enter: send one unlock")
+        if item == S.TEST_PRINT:
+            return (f"printer: {self.problems.get(Problem.PRINTER, 'ok')}", "Enter: print a test")
+        if item == S.LANGUAGE_AND_MODE:
+            return (
+                f"mode: {self.mode.value}",
+                f"languages: {', '.join(lang.code for lang in self.settings.languages)}",
+                "Enter: switch gate/counter",
+            )
+        if item == S.VOLUME:
+            volume = self.parts.sounds.volume if self.parts.sounds else 0
+            return (f"volume {round(volume * 100)} %", "Enter: change")
+        return ("Enter: leave the menu",)
+
+    def _technician_screen(self) -> Technician:
+        assert self.menu is not None
+        item = self.menu.item
+        return Technician(ITEMS, self.menu.selected, item, self._pane(item), frame=self._frame)

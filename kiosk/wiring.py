@@ -1,0 +1,98 @@
+"""Builds a running kiosk from its configuration: one function, every part passed in
+explicitly (no singletons). Hardware modules are imported only for the parts configured."""
+
+from __future__ import annotations
+
+import logging
+import queue
+from pathlib import Path
+from typing import Any, TextIO
+
+from firmware_bridge.gate import Gate, NoGate
+from kiosk.app import Kiosk, Parts, Settings
+from kiosk.audit import Audit, Metrics
+from kiosk.config import KioskConfig
+from kiosk.devices import DeviceConfig
+from kiosk.policy import Mode
+from kiosk.scan.pipeline import ScanEvent
+from kiosk.scan.sources import build_scanner
+from kiosk.trust_state import TrustState
+from kiosk.ui.i18n import language
+
+
+def quiet_libraries() -> None:
+    # pymodbus logs every retry at ERROR; the gate reports the same as offline/online signals
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+def build_gate(devices: DeviceConfig) -> Gate:
+    if devices.gate_type == "modbus":
+        from firmware_bridge.modbus_gate import ModbusGate
+
+        gate: Gate = ModbusGate(devices.gate)
+        return gate
+    if devices.gate_type == "osdp":
+        from firmware_bridge.osdp_reader import OsdpReader
+
+        reader: Gate = OsdpReader(devices.reader)
+        return reader
+    return NoGate()
+
+
+def build_printer(devices: DeviceConfig) -> Any:
+    if devices.printer_type != "escpos":
+        return None
+    from firmware_bridge.escpos_printer import EscposPrinter
+
+    return EscposPrinter(devices.printer)
+
+
+def settings_of(config: KioskConfig, specimen: bool = False) -> Settings:
+    return Settings(
+        site=config.site.name,
+        mode=Mode(config.site.mode),
+        languages=tuple(language(code) for code in config.site.languages),
+        policy=config.policy(),
+        state_dir=Path(config.trust.state_dir),
+        result_s=config.display.result_s,
+        idle_cycle_s=config.display.idle_cycle_s,
+        fps=config.display.fps,
+        specimen=specimen,
+    )
+
+
+def build_kiosk(
+    config: KioskConfig,
+    out: TextIO,
+    *,
+    headless: bool = False,
+    with_display: bool = True,
+    specimen: bool = False,
+) -> Kiosk:
+    quiet_libraries()
+    events: queue.Queue[ScanEvent] = queue.Queue()
+    metrics = Metrics()
+    closers = []
+    if config.metrics.listen:
+        server = metrics.serve(config.metrics.listen)
+        closers.append(server.shutdown)
+    display = sounds = None
+    if with_display:
+        from kiosk.ui.display import Display
+        from kiosk.ui.sound import Sounds
+
+        display = Display(config.display, headless=headless)
+        sounds = Sounds(config.display.volume, config.display.voice)
+    parts = Parts(
+        scan_events=events,
+        gate=build_gate(config.devices),
+        trust=TrustState(Path(config.trust.state_dir), config.root_keys()),
+        audit=Audit(out, config.site.name, config.site.mode),
+        metrics=metrics,
+        display=display,
+        sounds=sounds,
+        printer=build_printer(config.devices),
+        scanner=build_scanner(config.camera, events),
+        closers=closers,
+    )
+    return Kiosk(settings_of(config, specimen), parts)

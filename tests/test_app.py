@@ -1,0 +1,346 @@
+"""The appliance loop with real parts: the verifier, trust state, the Modbus turnstile
+simulator on a pty wire, the receipt printer simulator, the headless display."""
+
+from __future__ import annotations
+
+import io
+import json
+import queue
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygame
+import pytest
+
+from firmware_bridge.gate import GateEvent, GateSignal, NoGate
+from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
+from firmware_bridge.simulators.turnstile import TurnstileModule
+from firmware_bridge.simulators.wire import Wire
+from kiosk.app import Kiosk, Parts, Settings
+from kiosk.audit import Audit, Metrics
+from kiosk.issuer.city import DAY_S, City, Holder
+from kiosk.policy import Mode, Policy
+from kiosk.scan.pipeline import CardRead, NotACityCard, ScanEvent, SourceProblem, SourceRecovered
+from kiosk.trust_state import TrustState
+from kiosk.ui import strings as S
+from kiosk.ui.display import Display, DisplayConfig
+from kiosk.ui.i18n import BY_CODE
+from kiosk.ui.screens import Idle, OutOfService, Problem, Result, Technician
+from kiosk.ui.theme import Outcome
+from tests.conftest import NAME, NOW
+
+
+@dataclass
+class Clock:
+    """Wall time for the verifier, monotonic time for the loop; tests move both."""
+
+    wall: float = NOW
+    mono: float = 1000.0
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+@dataclass
+class Rig:
+    kiosk: Kiosk
+    events: queue.Queue[ScanEvent]
+    out: io.StringIO
+    clock: Clock
+    city: City
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def show(self, text: str) -> None:
+        t = time.monotonic()
+        self.events.put(CardRead(text, t, t, "test"))
+        self.kiosk.step()
+
+    def audit(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.out.getvalue().splitlines()]
+
+    def scans(self) -> list[dict[str, object]]:
+        return [r for r in self.audit() if r["event"] == "scan"]
+
+    def wait_for(self, predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.kiosk.step()
+            if predicate():
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def make_rig(
+    tmp_path: Path,
+    city: City,
+    *,
+    mode: Mode = Mode.GATE,
+    gate=None,
+    printer=None,  # type: ignore[no-untyped-def]
+    bundle_at: int = NOW,
+    install: bool = True,
+) -> Rig:
+    trust = TrustState(tmp_path / "state", [city.root.public_key])
+    if install:
+        trust.import_bytes(city.bundle(bundle_at))
+    clock = Clock()
+    events: queue.Queue[ScanEvent] = queue.Queue()
+    out = io.StringIO()
+    display = Display(
+        DisplayConfig(driver="dummy", size=(800, 480), fullscreen=False), headless=True
+    )
+    settings = Settings(
+        site="Test Library",
+        mode=mode,
+        languages=(BY_CODE["en"], BY_CODE["es"], BY_CODE["ar"]),
+        policy=Policy.for_mode(mode, required_benefits=frozenset({"library"})),
+        state_dir=tmp_path / "state",
+        result_s=4.0,
+    )
+    parts = Parts(
+        scan_events=events,
+        gate=gate or NoGate(),
+        trust=trust,
+        audit=Audit(out, "Test Library", mode.value),
+        metrics=Metrics(),
+        display=display,
+        printer=printer,
+    )
+    kiosk = Kiosk(settings, parts, clock=lambda: clock.wall, mono=lambda: clock.mono)
+    kiosk.start()
+    return Rig(kiosk, events, out, clock, city)
+
+
+@pytest.fixture
+def turnstile(tmp_path: Path) -> Iterator[tuple[ModbusGate, TurnstileModule]]:
+    wire = Wire(tmp_path / "usb-turnstile")
+    module = TurnstileModule(wire.device_path)
+    gate = ModbusGate(ModbusGateConfig(port=wire.kiosk_path, ready_input=2))
+    yield gate, module
+    gate.close()
+    module.close()
+    wire.close()
+
+
+def card(city: City, **holder: object) -> str:
+    fields = {"name": NAME, "dob": "1987-06-05", "lang": "es", "benefits": ("library",)}
+    fields.update(holder)
+    return city.issue(Holder(**fields), NOW, issued_at=NOW - DAY_S).text  # type: ignore[arg-type]
+
+
+def test_accepted_card_unlocks_the_turnstile_once(tmp_path: Path, city: City, turnstile) -> None:  # type: ignore[no-untyped-def]
+    gate, module = turnstile
+    rig = make_rig(tmp_path, city, gate=gate)
+    assert rig.wait_for(lambda: rig.kiosk.problems == {})
+    rig.show(card(city))
+    assert isinstance(rig.kiosk.screen, Result)
+    assert rig.kiosk.screen.outcome is Outcome.ACCEPTED
+    assert rig.kiosk.screen.language == BY_CODE["es"]
+    assert rig.wait_for(
+        lambda: any(r.get("signal") == "passed" for r in rig.audit() if r["event"] == "gate")
+    )
+    assert module.unlocks == 1 and module.passages == 1
+    assert rig.scans()[-1]["action"] == "grant"
+
+
+def test_refused_cards_never_unlock(tmp_path: Path, city: City, turnstile) -> None:  # type: ignore[no-untyped-def]
+    gate, module = turnstile
+    rig = make_rig(tmp_path, city, gate=gate)
+    assert rig.wait_for(lambda: rig.kiosk.problems == {})
+    museum_only = card(city, benefits=("museum",))
+    revoked = city.issue(
+        Holder(NAME, "1987-06-05", benefits=("library",)), NOW, issued_at=NOW - DAY_S
+    )
+    from kiosk.statuslist import Status
+
+    city.set_status("1", revoked.status_idx, Status.REVOKED)
+    rig.kiosk.parts.trust.import_bytes(city.bundle(NOW + 1))
+    rig.kiosk.refresh_trust(force=True)
+    for text in (museum_only, revoked.text, "MID1:XYZ", card(city) + "A"):
+        rig.clock.advance(10)
+        rig.show(text)
+        assert isinstance(rig.kiosk.screen, Result)
+        assert rig.kiosk.screen.outcome is Outcome.REJECTED
+    time.sleep(0.5)
+    assert module.unlocks == 0
+    reasons = [r["reason"] for r in rig.scans()]
+    assert reasons[:2] == ["POLICY_DENIED", "REVOKED"]
+    assert all(r["action"] == "deny" for r in rig.scans())
+
+
+def test_next_card_waits_for_the_result_and_passback(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    first = card(city)
+    rig.show(first)
+    rig.show(card(city, name="Someone Else"))  # during the first result: held back
+    assert rig.kiosk.counts["held_back"] == 1
+    rig.clock.advance(11)  # result over, and no gate here to report the passage
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+    rig.show(first)  # the same card again within the passback window
+    assert [r["reason"] for r in rig.scans()] == ["ACCEPTED", "PASSBACK"]
+
+
+def test_result_returns_to_idle_and_drops_holder_data(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city, mode=Mode.COUNTER)
+    rig.show(card(city))
+    screen = rig.kiosk.screen
+    assert isinstance(screen, Result) and screen.staff is not None and screen.staff.name == NAME
+    rig.clock.advance(2)
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Result) and rig.kiosk.screen.seconds_left == 2
+    rig.clock.advance(3)
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+    display = rig.kiosk.parts.display
+    engine = display.painter.engine  # type: ignore[union-attr]
+    cached = [key for key in [*engine._surfaces, *engine._sizes] if NAME in str(key)]
+    assert cached == []
+
+
+def test_not_a_city_card_is_explained(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    t = time.monotonic()
+    rig.events.put(NotACityCard(t, t, "test"))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Result)
+    assert rig.kiosk.screen.reason.value == "MALFORMED"
+
+
+def test_camera_problem_shows_out_of_service_and_recovers(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    rig.events.put(SourceProblem("v4l2", "unavailable", "no /dev/video0", time.monotonic()))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, OutOfService)
+    assert rig.kiosk.screen.problems == (Problem.CAMERA,)
+    rig.show(card(city))  # a scanner line still arrives: no grant, no result
+    assert isinstance(rig.kiosk.screen, OutOfService)
+    assert rig.scans()[-1]["action"] == "ignored_out_of_service"
+    technician = card(city, role="technician", benefits=())
+    rig.show(technician)  # a technician can still open the menu to repair
+    assert isinstance(rig.kiosk.screen, Technician)
+    rig.kiosk.key(pygame.K_ESCAPE)
+    rig.events.put(SourceRecovered("v4l2", time.monotonic()))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+    devices = [(r["device"], r["state"]) for r in rig.audit() if r["event"] == "device"]
+    assert devices[-2:] == [("camera", "problem"), ("camera", "ok")]
+
+
+def test_gate_offline_is_out_of_service(tmp_path: Path, city: City) -> None:
+    gate = NoGate()
+    rig = make_rig(tmp_path, city, gate=gate)
+    gate.signals.put(GateSignal.now(GateEvent.OFFLINE, "no answer"))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, OutOfService)
+    assert rig.kiosk.screen.problems == (Problem.GATE,)
+    gate.signals.put(GateSignal.now(GateEvent.ONLINE))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+
+
+def test_no_trust_data_then_installed(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city, install=False)
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, OutOfService)
+    assert rig.kiosk.screen.problems == (Problem.TRUST,)
+    rig.kiosk.parts.trust.import_bytes(city.bundle(NOW))
+    rig.clock.advance(10)
+    time.sleep(0.01)
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+    rig.show(card(city))
+    assert isinstance(rig.kiosk.screen, Result) and rig.kiosk.screen.outcome is Outcome.ACCEPTED
+
+
+def test_stale_trust_data_says_cant_check_not_invalid(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    text = card(city)
+    rig.clock.advance(60 * DAY_S)  # the bundle's status lists are long expired
+    rig.show(text)
+    assert isinstance(rig.kiosk.screen, Result)
+    assert rig.kiosk.screen.outcome is Outcome.CANT_CHECK
+    assert rig.scans()[-1]["reason"] == "TRUST_STALE"
+
+
+def test_counter_prints_a_pass_and_handles_paper_out(tmp_path: Path, city: City) -> None:
+    from firmware_bridge.escpos_printer import EscposPrinter, PrinterConfig
+    from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
+
+    wire = Wire(tmp_path / "usb-printer")
+    sim = ReceiptPrinter(wire.device_path)
+    printer = EscposPrinter(PrinterConfig(port=wire.kiosk_path))
+    try:
+        rig = make_rig(tmp_path, city, mode=Mode.COUNTER, printer=printer)
+        rig.show(card(city))
+        assert rig.scans()[-1]["action"] == "accept_pass"
+        assert rig.kiosk.screen.pass_printed  # type: ignore[union-attr]
+        assert b"Test Library" in sim.printed() and NAME.encode() not in sim.printed()
+        sim.paper = "out"
+        rig.clock.advance(5)
+        rig.show(card(city, name="Another Person"))
+        assert rig.scans()[-1]["action"] == "accept"
+        rig.clock.advance(5)
+        rig.kiosk.step()
+        assert isinstance(rig.kiosk.screen, OutOfService)
+        assert rig.kiosk.screen.problems == (Problem.PRINTER,)
+        sim.paper = "ok"
+        rig.clock.advance(11)
+        rig.kiosk.step()
+        assert isinstance(rig.kiosk.screen, Idle)
+    finally:
+        printer.close()
+        sim.close()
+        wire.close()
+
+
+def test_technician_menu_tests_the_gate_and_exports_diagnostics(
+    tmp_path: Path, city: City, turnstile
+) -> None:  # type: ignore[no-untyped-def]
+    gate, module = turnstile
+    rig = make_rig(tmp_path, city, gate=gate)
+    assert rig.wait_for(lambda: rig.kiosk.problems == {})
+    rig.show(card(city, role="technician", benefits=()))
+    assert isinstance(rig.kiosk.screen, Technician)
+    assert rig.scans()[-1]["action"] == "technician_menu"
+    assert module.unlocks == 0  # a technician card is not an entry
+    rig.kiosk.key(pygame.K_DOWN)
+    rig.kiosk.key(pygame.K_DOWN)
+    assert rig.kiosk.menu is not None and rig.kiosk.menu.item == S.TEST_GATE
+    rig.kiosk.key(pygame.K_RETURN)
+    assert rig.wait_for(lambda: module.unlocks == 1)
+    rig.kiosk.menu.selected = 7  # export diagnostics
+    rig.kiosk.activate()
+    exported = list((tmp_path / "state" / "diagnostics").glob("*.json"))
+    assert len(exported) == 1
+    report = json.loads(exported[0].read_text())
+    assert report["counts"]["ACCEPTED"] == 1 and report["trust"]["bundle"]["version"] >= 1
+    assert NAME not in exported[0].read_text()
+    rig.clock.advance(100)  # unattended menu closes by itself
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+
+
+def test_language_button_picks_the_idle_language(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    rig.kiosk.step()
+    rig.kiosk.touch("language:ar")
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle) and rig.kiosk.screen.language == BY_CODE["ar"]
+    rig.show("MID1:XYZ")  # unverified: the chosen language is used
+    assert rig.kiosk.screen.language == BY_CODE["ar"]  # type: ignore[union-attr]
+
+
+def test_metrics_carry_reasons_not_people(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    rig.show(card(city))
+    rig.clock.advance(11)
+    rig.show("MID1:XYZ")
+    page = rig.kiosk.parts.metrics.page().decode()
+    assert 'kiosk_scans_total{outcome="accepted",reason="ACCEPTED"} 1.0' in page
+    assert 'kiosk_scans_total{outcome="rejected",reason="MALFORMED"} 1.0' in page
+    assert "kiosk_trust_age_seconds" in page and NAME not in page
