@@ -78,8 +78,14 @@ def _add_trust_options(parser: argparse.ArgumentParser, *, verify: bool) -> None
     parser.add_argument(
         "--state-dir",
         type=Path,
-        default=DEFAULT_STATE_DIR,
+        default=None,
         help=f"the kiosk's trust state directory (default {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="take the root keys and state directory from the kiosk's config file",
     )
     if verify:
         parser.add_argument(
@@ -97,7 +103,20 @@ def _add_trust_options(parser: argparse.ArgumentParser, *, verify: bool) -> None
         )
 
 
+def _from_config(args: argparse.Namespace) -> None:
+    """--config fills in what --root-key and --state-dir did not say."""
+    if getattr(args, "config", None) is not None:
+        from kiosk.config import load_config
+
+        config = load_config(args.config)
+        args.root_key = args.root_key or list(config.trust.root_keys)
+        args.state_dir = args.state_dir or Path(config.trust.state_dir)
+    if args.state_dir is None:
+        args.state_dir = DEFAULT_STATE_DIR
+
+
 def _roots(args: argparse.Namespace) -> list[bytes]:
+    _from_config(args)
     if not args.root_key:
         raise ConfigError("--root-key is required (the city's root public key in hex)")
     return [root_key(k) for k in args.root_key]
@@ -243,7 +262,8 @@ def _decode_video(chain: Any, path: Path) -> tuple[list[str], int]:
 
 
 def cmd_trust_import(args: argparse.Namespace) -> int:
-    state = TrustState(args.state_dir, _roots(args))
+    roots = _roots(args)
+    state = TrustState(args.state_dir, roots)
     for path in args.files:
         for result in state.import_bytes(read_limited(path)):
             verb = "installed" if result.installed else "unchanged"
@@ -251,9 +271,19 @@ def cmd_trust_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_trust_sync(args: argparse.Namespace) -> int:
+    from kiosk.sync import sync_config
+
+    results = sync_config(args.config)
+    for result in results:
+        print(f"{result.url}: {result.status}: {result.detail}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_REJECTED
+
+
 def cmd_trust_status(args: argparse.Namespace) -> int:
     now = int(time.time())
-    store = TrustState(args.state_dir, _roots(args)).load()
+    roots = _roots(args)
+    store = TrustState(args.state_dir, roots).load()
     if store is None:
         raise ConfigError(f"no trust data in {args.state_dir}")
     report = trust_report(store, now)
@@ -346,6 +376,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kiosk.doctor import run_doctor
+
+    return run_doctor(args.config, sys.stdout)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -404,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trust_options(status, verify=False)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_trust_status)
+    sync_parser = trust_sub.add_parser(
+        "sync", help="fetch the bundle and status lists from the config's URLs (systemd timer)"
+    )
+    sync_parser.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    sync_parser.set_defaults(func=cmd_trust_sync)
 
     decode = sub.add_parser("decode", help="decode QR codes in images with the kiosk's chain")
     decode.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -455,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="no screen (SDL dummy driver): for tests and soak runs",
     )
     run_parser.set_defaults(func=cmd_run)
+
+    doctor = sub.add_parser("doctor", help="check camera, decoder, devices, trust data, clock")
+    doctor.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

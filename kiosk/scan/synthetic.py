@@ -407,8 +407,6 @@ class SyntheticSource:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not texts:
-            raise ValueError("SyntheticSource needs at least one card text")
         if fps is not None and fps <= 0:
             raise ValueError("fps must be positive")
         self.texts = tuple(texts)
@@ -431,6 +429,10 @@ class SyntheticSource:
     def _images(self) -> Iterator[np.ndarray]:
         rng = np.random.default_rng(self.seed)
         while True:
+            if not self.texts:  # an empty room: nobody shows a card
+                room = _background(rng, self.size)
+                yield _camera(room, rng, replace(Conditions.draw(rng), motion_px=0.0))
+                continue
             for text in self.texts:
                 # One room and one camera setting per visit: the card moves a little from
                 # frame to frame, the sensor noise is new in each, the room stays.

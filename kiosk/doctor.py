@@ -1,0 +1,256 @@
+"""`kiosk doctor`: one line per check, ✓ or ✗ and what to do, non-zero exit on failure.
+
+Checks what a technician would check by hand: the config, the trust data and the clock, the
+camera (frames arrive; brightness and focus are sane), the decoder (reads a code it makes
+itself), the serial devices (the ports exist and open), the fonts, and disk space.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from kiosk.config import KioskConfig, load_config
+from kiosk.errors import EXIT_OK, EXIT_REJECTED, KioskError
+
+MIN_FREE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        text = f"{mark} {self.name}: {self.detail}"
+        return text + (f" — {self.fix}" if not self.ok and self.fix else "")
+
+
+def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
+    from kiosk.cli import trust_report
+    from kiosk.trust_state import TrustState
+
+    try:
+        store = TrustState(Path(config.trust.state_dir), config.root_keys()).load()
+    except KioskError as exc:
+        yield Check("trust data", False, str(exc), "reinstall with `kiosk trust import`")
+        return
+    if store is None:
+        yield Check(
+            "trust data",
+            False,
+            f"none in {config.trust.state_dir}",
+            "run `kiosk trust sync` or `kiosk trust import FILE --config …`",
+        )
+        return
+    report = trust_report(store, now)
+    bundle = report["bundle"]
+    stale = [
+        lst["uri"]
+        for lst in report["status_lists"]
+        if lst["expires_in_s"] is not None and lst["expires_in_s"] < 0
+    ]
+    fresh = bundle["expires_in_s"] >= 0 and not stale
+    yield Check(
+        "trust data",
+        fresh,
+        f"bundle v{bundle['version']} ({bundle['age_s'] // 3600} h old), "
+        f"{len(report['status_lists'])} status list(s)"
+        + (f"; stale: {', '.join(stale)}" if stale else ""),
+        "check the sync timer (`systemctl status kiosk-trust-sync.timer`) or bring a fresh bundle",
+    )
+    yield Check(
+        "clock",
+        report["clock_ok"],
+        "not behind the newest trust data"
+        if report["clock_ok"]
+        else "behind the clock floor "
+        + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(store.clock_floor)),
+        "set the time (NTP: `timedatectl set-ntp true`; without network, an RTC module)",
+    )
+
+
+def check_camera(config: KioskConfig, wait_s: float = 5.0) -> Iterator[Check]:
+    camera = config.camera
+    if camera.type in ("serial-scanner", "hid-scanner"):
+        path = Path(camera.path)
+        exists = path.exists() or "://" in camera.path
+        yield Check(
+            "scanner",
+            exists,
+            f"{camera.type} at {camera.path}",
+            "plug it in; use its /dev/serial/by-id or /dev/input/by-id name",
+        )
+        return
+    import numpy as np
+
+    from kiosk.scan.sources import camera_factory
+
+    frames: list[np.ndarray] = []
+    problem: list[str] = []
+
+    def grab() -> None:
+        try:
+            source = camera_factory(camera)
+            try:
+                for frame in source.frames():
+                    frames.append(frame.gray)
+                    if len(frames) >= 5:
+                        break
+            finally:
+                source.close()
+        except Exception as exc:  # any driver failure is the check's answer
+            problem.append(str(exc))
+
+    worker = threading.Thread(target=grab, daemon=True)
+    worker.start()
+    worker.join(wait_s)
+    if problem or len(frames) < 5:
+        detail = problem[0] if problem else f"{len(frames)} frame(s) in {wait_s:g} s"
+        yield Check(
+            "camera",
+            False,
+            f"{camera.type} {camera.path}: {detail}",
+            "check the cable and camera.path; `v4l2-ctl --list-devices` lists cameras",
+        )
+        return
+    import cv2
+
+    last = frames[-1]
+    brightness = float(last.mean())
+    sharpness = float(cv2.Laplacian(last, cv2.CV_64F).var())
+    yield Check("camera", True, f"{camera.type}: frames arrive ({last.shape[1]}x{last.shape[0]})")
+    yield Check(
+        "camera light",
+        30 <= brightness <= 225,
+        f"mean brightness {brightness:.0f}/255",
+        "too dark or too bright: light the card area, or set camera.exposure",
+    )
+    yield Check(
+        "camera focus",
+        sharpness >= 20,
+        f"sharpness {sharpness:.0f}",
+        "blurred: clean the lens, set camera.focus for the card distance",
+    )
+
+
+def check_decoder() -> Check:
+    import numpy as np
+
+    from kiosk.scan.decoder import DecoderChain
+
+    text = "MID1:KIOSK-DOCTOR-SELF-TEST"
+    matrix = np.array(_qr(text), dtype=np.uint8)
+    ok = text in DecoderChain().decode(matrix).texts
+    return Check(
+        "decoder",
+        ok,
+        "reads a test code" if ok else "cannot read its own test code",
+        "reinstall zxing-cpp (`make` or scripts/setup.sh)",
+    )
+
+
+def _qr(text: str) -> list[list[int]]:
+    import qrcode
+
+    code = qrcode.QRCode(border=4, box_size=1)
+    code.add_data(text)
+    code.make(fit=True)
+    return [
+        [0 if cell else 255 for cell in row for _ in range(6)]
+        for row in code.get_matrix()
+        for _ in range(6)
+    ]
+
+
+def check_devices(config: KioskConfig) -> Iterator[Check]:
+    devices = config.devices
+    ports = []
+    if devices.gate is not None:
+        ports.append(("gate", devices.gate.port))
+    if devices.reader is not None:
+        ports.append(("reader", devices.reader.port))
+    if devices.printer is not None:
+        ports.append(("printer", devices.printer.port))
+    if not ports:
+        yield Check("serial devices", True, "none configured")
+    for name, port in ports:
+        import serial
+
+        try:
+            serial.serial_for_url(port, timeout=0.1).close()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            yield Check(
+                name,
+                False,
+                f"{port}: {exc}",
+                "`kiosk device list` shows the ports; check the dialout group",
+            )
+            continue
+        yield Check(name, True, f"{port} opens (`kiosk device test {name}` drives it)")
+
+
+def check_fonts() -> Check:
+    from kiosk.ui.fonts import missing_fonts
+
+    missing = missing_fonts()
+    return Check(
+        "fonts",
+        not missing,
+        "Noto chain complete" if not missing else ", ".join(missing),
+        "apt install fonts-noto-core fonts-noto-cjk fonts-dejavu-core",
+    )
+
+
+def check_disk(config: KioskConfig) -> Check:
+    path = Path(config.trust.state_dir)
+    probe = path if path.exists() else path.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError as exc:
+        return Check("disk", False, f"{probe}: {exc}", "create the state folder")
+    return Check(
+        "disk",
+        free >= MIN_FREE_BYTES,
+        f"{free // (1024 * 1024)} MB free at {probe}",
+        "free some space: trust data needs a few MB",
+    )
+
+
+def run_doctor(
+    config_path: Path, out: TextIO, now: int | None = None, camera_wait_s: float = 5.0
+) -> int:
+    try:
+        config = load_config(config_path)
+    except KioskError as exc:
+        out.write(
+            Check("config", False, str(exc), "fix the file, then `kiosk config validate`").line()
+            + "\n"
+        )
+        return EXIT_REJECTED
+    checks: list[Callable[[], Iterator[Check] | Check]] = [
+        lambda: Check("config", True, f"{config_path} is valid"),
+        lambda: check_trust(config, int(time.time()) if now is None else now),
+        lambda: check_camera(config, camera_wait_s),
+        check_decoder,
+        lambda: check_devices(config),
+        check_fonts,
+        lambda: check_disk(config),
+    ]
+    failed = 0
+    for run in checks:
+        found = run()
+        for check in [found] if isinstance(found, Check) else list(found):
+            out.write(check.line() + "\n")
+            out.flush()
+            failed += not check.ok
+    out.write(f"{'all checks passed' if not failed else f'{failed} check(s) failed'}\n")
+    return EXIT_OK if not failed else EXIT_REJECTED
