@@ -23,6 +23,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/decode.py
 	$(VENV)/bin/python benchmarks/scan_latency.py
 	$(VENV)/bin/python benchmarks/screens.py
+	$(VENV)/bin/python benchmarks/app_latency.py
+	$(VENV)/bin/python benchmarks/startup.py
+	$(VENV)/bin/python benchmarks/startup.py --soak 10000
 
 setup: $(STAMP)
 

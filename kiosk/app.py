@@ -28,10 +28,9 @@ from kiosk.notify import Notifier
 from kiosk.policy import Mode, PassbackGuard, Policy
 from kiosk.reasons import Reason
 from kiosk.scan.pipeline import CardRead, NotACityCard, ScanEvent, SourceProblem, SourceRecovered
-from kiosk.technician import ITEMS, VOLUMES, TechnicianMenu, export_diagnostics, versions
+from kiosk.technician import TechnicianMenu, versions
 from kiosk.trust import TrustStore
 from kiosk.trust_state import TrustState
-from kiosk.ui import strings as S
 from kiosk.ui.i18n import Language
 from kiosk.ui.present import outcome_of, result_screen
 from kiosk.ui.screens import Frame, Idle, OutOfService, Problem, Result, Screen, Technician
@@ -96,6 +95,8 @@ class Parts:
 
 
 class Kiosk:
+    GRANT_WAIT_S = GRANT_WAIT_S
+
     def __init__(
         self,
         settings: Settings,
@@ -126,6 +127,7 @@ class Kiosk:
         self._last_ping = 0.0
         self._pass_number = 0
         self._frame = Frame(site=settings.site, specimen=settings.specimen)
+        self._early: list[ScanEvent] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -134,20 +136,30 @@ class Kiosk:
         if self.parts.scanner is not None:
             self.parts.scanner.start()
         self.parts.audit.note("start", self.clock(), version=versions()["citycard-kiosk"])
-        self.parts.notifier.ready(f"{self.settings.site}: {self.mode.value} mode")
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set (SIGTERM/SIGINT or the window closed)."""
         self.start()
         period = 1.0 / self.settings.fps
         try:
+            self.step()  # the first screen is up before systemd hears "ready"
+            self.parts.notifier.ready(f"{self.settings.site}: {self.mode.value} mode")
             while not stop.is_set():
                 started = self.mono()
                 if self.step() == "quit":
                     break
-                stop.wait(max(0.0, period - (self.mono() - started)))
+                self._wait(max(0.0, period - (self.mono() - started)))
         finally:
             self.close()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep until the next frame, but wake at once for a scan event: a card read
+        never waits for the display's tick."""
+        try:
+            event = self.parts.scan_events.get(timeout=seconds)
+        except queue.Empty:
+            return
+        self._early.append(event)
 
     def close(self) -> None:
         self.parts.notifier.stopping()
@@ -261,7 +273,7 @@ class Kiosk:
     def _drain_scans(self, now: float) -> None:
         while True:
             try:
-                event = self.parts.scan_events.get_nowait()
+                event = self._early.pop(0) if self._early else self.parts.scan_events.get_nowait()
             except queue.Empty:
                 return
             if isinstance(event, SourceProblem):
@@ -480,139 +492,19 @@ class Kiosk:
             self.menu.last_input = now
             self.activate()
 
-    # -- technician -----------------------------------------------------------------------
+    # -- technician (kiosk/technician.py draws and runs the menu) -------------------------
 
     def activate(self) -> None:
-        menu = self.menu
-        if menu is None:
-            return
-        now = self.mono()
-        menu.last_input = now
-        item = menu.item
-        if item == S.EXIT:
-            self.menu = None
-            return
-        if item == S.TEST_GATE:
-            self.parts.gate.grant()
-            self.pending_grant = True
-            self.grant_deadline = now + GRANT_WAIT_S
-            menu.result = ("gate: unlock sent; watch the turnstile (passage or timeout below)",)
-        elif item == S.TEST_PRINT:
-            menu.result = self._test_print()
-        elif item == S.LANGUAGE_AND_MODE:
-            self.mode = Mode.COUNTER if self.mode is Mode.GATE else Mode.GATE
-            self.policy = Policy.for_mode(
-                self.mode,
-                required_benefits=self.policy.required_benefits,
-                timezone=self.policy.timezone,
-            )
-            menu.result = (f"mode is now {self.mode.value} (until restart; set it in kiosk.toml)",)
-        elif item == S.VOLUME and self.parts.sounds is not None:
-            sounds = self.parts.sounds
-            nxt = min(range(len(VOLUMES)), key=lambda i: abs(VOLUMES[i] - sounds.volume)) + 1
-            sounds.volume = VOLUMES[nxt % len(VOLUMES)]
-            menu.result = (f"volume {round(sounds.volume * 100)} %",)
-        elif item == S.EXPORT_DIAGNOSTICS:
-            path = export_diagnostics(
-                self.settings.state_dir / "diagnostics", self.diagnostics(), self.clock()
-            )
-            menu.result = (f"written: {path}",)
+        from kiosk import technician
 
-    def _test_print(self) -> tuple[str, ...]:
-        if self.parts.printer is None:
-            return ("no printer configured",)
-        from firmware_bridge.escpos_printer import PassSlip
-
-        slip = PassSlip(
-            self.settings.site,
-            "test",
-            0,
-            datetime.fromtimestamp(self.clock(), ZoneInfo(self.policy.timezone)),
-            title="TEST PRINT",
-        )
-        try:
-            self.parts.printer.print_pass(slip)
-        except DeviceError as exc:
-            self._set_problem(Problem.PRINTER, str(exc))
-            return (f"printer: {exc}",)
-        self._set_problem(Problem.PRINTER, None)
-        return ("printer: test pass printed",)
+        technician.activate(self)
 
     def diagnostics(self) -> dict[str, Any]:
-        report: dict[str, Any] = {
-            "site": self.settings.site,
-            "mode": self.mode.value,
-            "languages": [lang.code for lang in self.settings.languages],
-            "versions": versions(),
-            "counts": dict(self.counts),
-            "problems": dict(self.problems),
-            "frames_decoded": getattr(self.parts.scanner, "frames_decoded", None),
-        }
-        if self.store is not None:
-            from kiosk.cli import trust_report
+        from kiosk import technician
 
-            report["trust"] = trust_report(self.store, int(self.clock()))
-        return report
-
-    def _pane(self, item: str) -> tuple[str, ...]:
-        menu = self.menu
-        if menu is not None and menu.result:
-            return menu.result
-        if item in (S.DIAGNOSTICS, S.EXPORT_DIAGNOSTICS):
-            d = self.diagnostics()
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(d["counts"].items())) or "none yet"
-            problems = ", ".join(f"{k}: {v}" for k, v in d["problems"].items()) or "none"
-            return (
-                f"site: {d['site']} ({d['mode']} mode)",
-                f"kiosk {d['versions']['citycard-kiosk']}, python {d['versions']['python']}",
-                f"scans: {counts}",
-                f"problems: {problems}",
-                f"frames decoded: {d['frames_decoded']}",
-                "Enter: export diagnostics to the state folder"
-                if item == S.EXPORT_DIAGNOSTICS
-                else "",
-            )
-        if item == S.TRUST_STATUS:
-            if self.store is None:
-                return ("no trust data: run `kiosk trust import` or `kiosk trust sync`",)
-            from kiosk.cli import trust_report
-
-            r = trust_report(self.store, int(self.clock()))
-            b = r["bundle"]
-            lines = [
-                f"bundle v{b['version']} of {b['issuer']}: {b['age_s'] // 3600} h old, "
-                f"stale in {b['expires_in_s'] // 3600} h"
-            ]
-            for lst in r["status_lists"]:
-                exp = lst["expires_in_s"]
-                lines.append(
-                    f"{lst['uri']}: {lst['slots']:,} slots, {lst['age_s'] // 3600} h old"
-                    + (f", stale in {exp // 3600} h" if exp is not None else "")
-                )
-            lines.append(f"clock {'ok' if r['clock_ok'] else 'BEHIND the clock floor'}")
-            return tuple(lines)
-        if item == S.CAMERA_VIEW:
-            return (
-                f"camera: {self.problems.get(Problem.CAMERA, 'ok')}",
-                f"frames decoded: {getattr(self.parts.scanner, 'frames_decoded', 'n/a')}",
-                f"held back while a result showed: {self.counts['held_back']}",
-            )
-        if item == S.TEST_GATE:
-            return (f"gate: {self.problems.get(Problem.GATE, 'ok')}", "Enter: send one unlock")
-        if item == S.TEST_PRINT:
-            return (f"printer: {self.problems.get(Problem.PRINTER, 'ok')}", "Enter: print a test")
-        if item == S.LANGUAGE_AND_MODE:
-            return (
-                f"mode: {self.mode.value}",
-                f"languages: {', '.join(lang.code for lang in self.settings.languages)}",
-                "Enter: switch gate/counter",
-            )
-        if item == S.VOLUME:
-            volume = self.parts.sounds.volume if self.parts.sounds else 0
-            return (f"volume {round(volume * 100)} %", "Enter: change")
-        return ("Enter: leave the menu",)
+        return technician.diagnostics(self)
 
     def _technician_screen(self) -> Technician:
-        assert self.menu is not None
-        item = self.menu.item
-        return Technician(ITEMS, self.menu.selected, item, self._pane(item), frame=self._frame)
+        from kiosk import technician
+
+        return technician.screen(self)

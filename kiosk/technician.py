@@ -9,11 +9,19 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from kiosk.errors import DeviceError
+from kiosk.policy import Mode, Policy
+from kiosk.ui.screens import Problem, Technician
+
+if TYPE_CHECKING:
+    from kiosk.app import Kiosk
 
 from kiosk.ui import strings as S
 
@@ -76,4 +84,154 @@ def export_diagnostics(directory: Path, report: dict[str, Any], now: float) -> P
     return path
 
 
-Action = Callable[[], tuple[str, ...]]
+def activate(kiosk: Kiosk) -> None:
+    menu = kiosk.menu
+    if menu is None:
+        return
+    now = kiosk.mono()
+    menu.last_input = now
+    item = menu.item
+    if item == S.EXIT:
+        kiosk.menu = None
+        return
+    if item == S.TEST_GATE:
+        kiosk.parts.gate.grant()
+        kiosk.pending_grant = True
+        kiosk.grant_deadline = now + kiosk.GRANT_WAIT_S
+        menu.result = ("gate: unlock sent; watch the turnstile (passage or timeout below)",)
+    elif item == S.TEST_PRINT:
+        menu.result = _test_print(kiosk)
+    elif item == S.LANGUAGE_AND_MODE:
+        kiosk.mode = Mode.COUNTER if kiosk.mode is Mode.GATE else Mode.GATE
+        kiosk.policy = Policy.for_mode(
+            kiosk.mode,
+            required_benefits=kiosk.policy.required_benefits,
+            timezone=kiosk.policy.timezone,
+        )
+        menu.result = (f"mode is now {kiosk.mode.value} (until restart; set it in kiosk.toml)",)
+    elif item == S.VOLUME and kiosk.parts.sounds is not None:
+        sounds = kiosk.parts.sounds
+        nxt = min(range(len(VOLUMES)), key=lambda i: abs(VOLUMES[i] - sounds.volume)) + 1
+        sounds.volume = VOLUMES[nxt % len(VOLUMES)]
+        menu.result = (f"volume {round(sounds.volume * 100)} %",)
+    elif item == S.EXPORT_DIAGNOSTICS:
+        path = export_diagnostics(
+            kiosk.settings.state_dir / "diagnostics", diagnostics(kiosk), kiosk.clock()
+        )
+        menu.result = (f"written: {path}",)
+
+
+def _test_print(kiosk: Kiosk) -> tuple[str, ...]:
+    if kiosk.parts.printer is None:
+        return ("no printer configured",)
+    from firmware_bridge.escpos_printer import PassSlip
+
+    slip = PassSlip(
+        kiosk.settings.site,
+        "test",
+        0,
+        datetime.fromtimestamp(kiosk.clock(), ZoneInfo(kiosk.policy.timezone)),
+        title="TEST PRINT",
+    )
+    try:
+        kiosk.parts.printer.print_pass(slip)
+    except DeviceError as exc:
+        kiosk._set_problem(Problem.PRINTER, str(exc))
+        return (f"printer: {exc}",)
+    kiosk._set_problem(Problem.PRINTER, None)
+    return ("printer: test pass printed",)
+
+
+def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "site": kiosk.settings.site,
+        "mode": kiosk.mode.value,
+        "languages": [lang.code for lang in kiosk.settings.languages],
+        "versions": versions(),
+        "counts": dict(kiosk.counts),
+        "problems": dict(kiosk.problems),
+        "frames_decoded": getattr(kiosk.parts.scanner, "frames_decoded", None),
+    }
+    if kiosk.store is not None:
+        from kiosk.cli import trust_report
+
+        report["trust"] = trust_report(kiosk.store, int(kiosk.clock()))
+    return report
+
+
+def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
+    menu = kiosk.menu
+    if menu is not None and menu.result:
+        return menu.result
+    if item in (S.DIAGNOSTICS, S.EXPORT_DIAGNOSTICS):
+        d = diagnostics(kiosk)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(d["counts"].items())) or "none yet"
+        problems = ", ".join(f"{k}: {v}" for k, v in d["problems"].items()) or "none"
+        return (
+            f"site: {d['site']} ({d['mode']} mode)",
+            f"kiosk {d['versions']['citycard-kiosk']}, python {d['versions']['python']}",
+            f"scans: {counts}",
+            f"problems: {problems}",
+            f"frames decoded: {d['frames_decoded']}",
+            "Enter: export diagnostics to the state folder" if item == S.EXPORT_DIAGNOSTICS else "",
+        )
+    if item == S.TRUST_STATUS:
+        if kiosk.store is None:
+            return ("no trust data: run `kiosk trust import` or `kiosk trust sync`",)
+        from kiosk.cli import trust_report
+
+        r = trust_report(kiosk.store, int(kiosk.clock()))
+        b = r["bundle"]
+        lines = [
+            f"bundle v{b['version']} of {b['issuer']}: {b['age_s'] // 3600} h old, "
+            f"stale in {b['expires_in_s'] // 3600} h"
+        ]
+        for lst in r["status_lists"]:
+            exp = lst["expires_in_s"]
+            lines.append(
+                f"{lst['uri']}: {lst['slots']:,} slots, {lst['age_s'] // 3600} h old"
+                + (f", stale in {exp // 3600} h" if exp is not None else "")
+            )
+        lines.append(f"clock {'ok' if r['clock_ok'] else 'BEHIND the clock floor'}")
+        return tuple(lines)
+    if item == S.CAMERA_VIEW:
+        seen = getattr(kiosk.parts.scanner, "preview", None)
+        read = "a code in view" if seen and seen[1] else "no code in view"
+        return (
+            f"decoder: {read}" if seen else "decoder: no frame yet",
+            f"camera: {kiosk.problems.get(Problem.CAMERA, 'ok')}",
+            f"frames decoded: {getattr(kiosk.parts.scanner, 'frames_decoded', 'n/a')}",
+            f"held back while a result showed: {kiosk.counts['held_back']}",
+        )
+    if item == S.TEST_GATE:
+        return (f"gate: {kiosk.problems.get(Problem.GATE, 'ok')}", "Enter: send one unlock")
+    if item == S.TEST_PRINT:
+        return (f"printer: {kiosk.problems.get(Problem.PRINTER, 'ok')}", "Enter: print a test")
+    if item == S.LANGUAGE_AND_MODE:
+        return (
+            f"mode: {kiosk.mode.value}",
+            f"languages: {', '.join(lang.code for lang in kiosk.settings.languages)}",
+            "Enter: switch gate/counter",
+        )
+    if item == S.VOLUME:
+        volume = kiosk.parts.sounds.volume if kiosk.parts.sounds else 0
+        return (f"volume {round(volume * 100)} %", "Enter: change")
+    return ("Enter: leave the menu",)
+
+
+def screen(kiosk: Kiosk) -> Technician:
+    assert kiosk.menu is not None
+    item = kiosk.menu.item
+    preview = None
+    seen = getattr(kiosk.parts.scanner, "preview", None)
+    if item == S.CAMERA_VIEW and seen is not None:
+        import cv2
+
+        gray = seen[0]
+        width = min(320, gray.shape[1])
+        height = max(1, gray.shape[0] * width // gray.shape[1])
+        small = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
+        preview = (width, height, small.tobytes())
+    return Technician(
+        ITEMS, kiosk.menu.selected, item, _pane(kiosk, item), preview=preview, frame=kiosk._frame
+    )

@@ -344,3 +344,31 @@ def test_metrics_carry_reasons_not_people(tmp_path: Path, city: City) -> None:
     assert 'kiosk_scans_total{outcome="accepted",reason="ACCEPTED"} 1.0' in page
     assert 'kiosk_scans_total{outcome="rejected",reason="MALFORMED"} 1.0' in page
     assert "kiosk_trust_age_seconds" in page and NAME not in page
+
+
+def test_camera_view_shows_what_the_decoder_sees(tmp_path: Path, city: City) -> None:
+    from kiosk.scan.decoder import DecoderChain
+    from kiosk.scan.pipeline import Scanner
+    from kiosk.scan.synthetic import SyntheticSource
+
+    rig = make_rig(tmp_path, city)
+    scanner = Scanner(
+        rig.events,
+        camera=lambda: SyntheticSource([], fps=20, size=(640, 480)),
+        decoder=DecoderChain(),
+        name="synthetic",
+    )
+    rig.kiosk.parts.scanner = scanner
+    scanner.start()
+    try:
+        rig.show(card(city, role="technician", benefits=()))
+        rig.kiosk.key(pygame.K_DOWN)
+        assert rig.kiosk.menu is not None and rig.kiosk.menu.item == S.CAMERA_VIEW
+        assert rig.wait_for(lambda: getattr(rig.kiosk.screen, "preview", None) is not None)
+        screen = rig.kiosk.screen
+        assert isinstance(screen, Technician) and screen.preview is not None
+        width, height, pixels = screen.preview
+        assert (width, height) == (320, 240) and len(pixels) == width * height
+        assert "decoder: no code in view" in screen.pane_lines
+    finally:
+        scanner.stop()

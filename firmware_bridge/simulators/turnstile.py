@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 INPUTS = 16
@@ -38,6 +39,7 @@ class TurnstileModule:
         self.passed_pulse_s = passed_pulse_s
         self.visitor_walks = True
         self.unlocks = 0  # times the coil went from off to on
+        self.unlock_times: list[float] = []  # time.monotonic() of each, for latency benchmarks
         self.passages = 0
         self._coil = False
         self._tasks: set[asyncio.Future[None]] = set()
@@ -96,6 +98,7 @@ class TurnstileModule:
             on = bool(set_values[self.unlock_coil - address])
             if on and not self._coil:
                 self.unlocks += 1
+                self.unlock_times.append(time.monotonic())
                 if self.visitor_walks:
                     assert self._loop is not None
                     self._loop.call_later(self.passage_delay_s, self._walk_through)

@@ -215,6 +215,7 @@ class Scanner:
         self._threads: list[threading.Thread] = []
         self._reopening = _Reopening(self.settings, self._health, self._stop)
         self.frames_decoded = 0
+        self.preview: tuple[np.ndarray, bool] | None = None
         self.name = name
 
     @property
@@ -272,6 +273,8 @@ class Scanner:
                 log.exception("decoding a frame failed")
                 continue
             self.frames_decoded += 1
+            # What the decoder just saw, for the technician's camera view (never stored).
+            self.preview = (frame.gray, bool(decoded.texts))
             for text in decoded.texts:
                 self._hand_over(text, frame.t)
 

@@ -485,6 +485,17 @@ class _Canvas:
                 colour=self.scheme.quiet,
             )
 
+    def preview(self, image: tuple[int, int, bytes], pane: pygame.Rect, y: int, below: int) -> int:
+        """The decoder's view, scaled into the pane; returns where the text goes on."""
+        width, height, pixels = image
+        gray = pygame.image.frombuffer(pixels, (width, height), "P")
+        gray.set_palette([(v, v, v) for v in range(256)])
+        room_h = max(16, pane.bottom - y - below - self.margin // 4)
+        scale = min(pane.w / width, room_h / height)
+        size = (max(1, int(width * scale)), max(1, int(height * scale)))
+        rect = self.surface.blit(pygame.transform.scale(gray, size), (pane.x, y))
+        return rect.bottom + self.margin // 4
+
     def technician(self, screen: Technician) -> None:
         t = Texts(screen.language)
         title_h = self.px(0.13)
@@ -525,19 +536,25 @@ class _Canvas:
         )
         y = rect.bottom + self.margin // 4
         line_h = self.px(0.05)
+        if screen.preview is not None:
+            y = self.preview(screen.preview, inner, y, len(screen.pane_lines) * line_h)
+        size = int(self.px(theme.SMALL) * 0.85)
         for line in screen.pane_lines:
+            if not line:
+                continue
             if y + line_h > inner.bottom:
                 break
-            self.text(
+            # long lines wrap (up to three lines) rather than shrink
+            rect = self.text(
                 "pane",
                 line,
-                pygame.Rect(inner.x, y, inner.w, line_h),
-                self.px(theme.SMALL),
+                pygame.Rect(inner.x, y, inner.w, min(inner.bottom - y, line_h * 3)),
+                size,
                 language=ENGLISH,
                 rtl=False,
-                min_size=self.px(theme.SMALL) // 2,
+                min_size=size * 2 // 3,
             )
-            y += line_h
+            y = rect.bottom + line_h // 5
 
 
 def _result_words(screen: Result) -> tuple[str, list[str]]:

@@ -108,8 +108,8 @@ def sample(name: str, lang: Language, languages: tuple[Language, ...] = LANGUAGE
                 "list 1: 131,072 slots, 3 h old",
                 "clock floor 2026-11-25 09:12 UTC",
             ),
-            lang,
-            frame,
+            language=lang,
+            frame=frame,
         )
     if name.startswith("rejected"):
         reason = (

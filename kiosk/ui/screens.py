@@ -92,6 +92,8 @@ class Technician:
     selected: int
     pane_title: str
     pane_lines: tuple[str, ...] = ()
+    # the camera view: a small gray image (width, height, pixels) of the decoder's input
+    preview: tuple[int, int, bytes] | None = field(default=None, repr=False)
     language: Language = ENGLISH
     frame: Frame = field(default_factory=Frame)
     outcome: Outcome = Outcome.TECHNICIAN
