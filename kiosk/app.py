@@ -77,6 +77,7 @@ class Settings:
     language_choice_s: float = 30.0  # a language picked on idle holds this long
     specimen: bool = False  # a specimen city: every screen carries the band
     trust_check_s: float = 5.0
+    technician_pin: str = field(default="", repr=False)  # "" = the card alone opens the menu
 
 
 @dataclass
@@ -310,7 +311,9 @@ class Kiosk:
         started = time.perf_counter() if started is None else started
         wall, now = self.clock(), self.mono()
         if decision.accepted and decision.role == "technician":
-            self.menu = TechnicianMenu(opened_at=now, last_input=now)
+            self.menu = TechnicianMenu(
+                opened_at=now, last_input=now, locked=bool(self.settings.technician_pin)
+            )
             self._finish(decision, "technician_menu", started, wall)
             return
         if self.problems or self.menu is not None:
@@ -464,7 +467,15 @@ class Kiosk:
         if key in self.key_handlers:
             self.key_handlers[key]()
         elif self.menu is not None:
-            if key in (pygame.K_UP, pygame.K_LEFT):
+            if self.menu.locked and (pygame.K_0 <= key <= pygame.K_9 or key == pygame.K_BACKSPACE):
+                from kiosk.technician import PIN_DELETE, pin_input
+
+                pin_input(self, chr(key) if key != pygame.K_BACKSPACE else PIN_DELETE)
+            elif self.menu.locked and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
+                from kiosk.technician import PIN_OK, pin_input
+
+                pin_input(self, PIN_OK)
+            elif key in (pygame.K_UP, pygame.K_LEFT):
                 self.menu.move(-1, now)
             elif key in (pygame.K_DOWN, pygame.K_RIGHT, pygame.K_TAB):
                 self.menu.move(1, now)

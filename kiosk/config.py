@@ -33,6 +33,7 @@ class SiteConfig:
     mode: str = "gate"
     languages: tuple[str, ...] = ("en",)
     timezone: str = "UTC"
+    technician_pin: str = field(default="", repr=False)  # 4-12 digits; "" = card alone
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ _SECTIONS: dict[str, type] = {
 }
 _DEVICE_SECTIONS = ("gate", "reader", "printer")
 _INTERNAL = {"camera": {"cards"}}  # filled by the demo, never by a file
+_SECRETS = ("scbk", "site_credential", "technician_pin")  # never printed by `config show`
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -177,6 +179,9 @@ def _check(config: KioskConfig) -> None:
     site, trust = config.site, config.trust
     if site.mode not in (m.value for m in Mode):
         raise ConfigError(f"{path}: [site] mode must be 'gate' or 'counter', not {site.mode!r}")
+    pin = site.technician_pin
+    if pin and not (pin.isdigit() and pin.isascii() and 4 <= len(pin) <= 12):
+        raise ConfigError(f"{path}: [site] technician_pin must be 4 to 12 digits")
     if not site.languages:
         raise ConfigError(f"{path}: [site] languages needs at least one language")
     for code in site.languages:
@@ -282,7 +287,7 @@ def effective_toml(config: KioskConfig) -> str:
             continue
         lines.append(f"\n[{name}]")
         for f in dataclasses.fields(section):
-            if f.name in _INTERNAL.get(name, set()) or f.name in ("scbk", "site_credential"):
+            if f.name in _INTERNAL.get(name, set()) or f.name in _SECRETS:
                 continue
             value = getattr(section, f.name)
             if value is None:

@@ -6,6 +6,7 @@ the same objects the loop uses."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import platform
 import time
@@ -64,15 +65,50 @@ class TechnicianMenu:
     selected: int = 0
     result: tuple[str, ...] = ()  # what the last action reported
     last_input: float = field(default=0.0)
+    locked: bool = False  # a PIN is configured and not yet entered
+    entered: str = field(default="", repr=False)
+    failures: int = 0
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return PIN_PAD if self.locked else ITEMS
 
     def move(self, step: int, now: float) -> None:
-        self.selected = (self.selected + step) % len(ITEMS)
+        self.selected = (self.selected + step) % len(self.items)
         self.result = ()
         self.last_input = now
 
     @property
     def item(self) -> str:
-        return ITEMS[self.selected]
+        return self.items[self.selected]
+
+
+# The PIN pad: digits, then delete and OK (touch), or the number keys and Enter.
+PIN_DELETE, PIN_OK = "⌫", "OK"
+PIN_PAD = (*"1234567890", PIN_DELETE, PIN_OK)
+PIN_TRIES = 3
+
+
+def pin_input(kiosk: Kiosk, symbol: str) -> None:
+    """One press on the PIN pad. Three wrong PINs close the menu (and are audited)."""
+    menu = kiosk.menu
+    if menu is None or not menu.locked:
+        return
+    menu.last_input = kiosk.mono()
+    if symbol.isdigit() and len(menu.entered) < 12:
+        menu.entered += symbol
+    elif symbol == PIN_DELETE:
+        menu.entered = menu.entered[:-1]
+    elif symbol == PIN_OK:
+        if hmac.compare_digest(menu.entered.encode(), kiosk.settings.technician_pin.encode()):
+            menu.locked, menu.selected, menu.entered = False, 0, ""
+            kiosk.parts.audit.note("technician", kiosk.clock(), pin="accepted")
+            return
+        menu.entered = ""
+        menu.failures += 1
+        kiosk.parts.audit.note("technician", kiosk.clock(), pin="wrong", failures=menu.failures)
+        if menu.failures >= PIN_TRIES:
+            kiosk.menu = None
 
 
 def export_diagnostics(directory: Path, report: dict[str, Any], now: float) -> Path:
@@ -91,6 +127,9 @@ def activate(kiosk: Kiosk) -> None:
     now = kiosk.mono()
     menu.last_input = now
     item = menu.item
+    if menu.locked:
+        pin_input(kiosk, item)
+        return
     if item == S.EXIT:
         kiosk.menu = None
         return
@@ -222,6 +261,9 @@ def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
 def screen(kiosk: Kiosk) -> Technician:
     assert kiosk.menu is not None
     item = kiosk.menu.item
+    if kiosk.menu.locked:
+        shown = "•" * len(kiosk.menu.entered) or "–"
+        return Technician(PIN_PAD, kiosk.menu.selected, S.ENTER_PIN, (shown,), frame=kiosk._frame)
     preview = None
     seen = getattr(kiosk.parts.scanner, "preview", None)
     if item == S.CAMERA_VIEW and seen is not None:

@@ -58,6 +58,7 @@ def settings_of(config: KioskConfig, specimen: bool = False) -> Settings:
         idle_cycle_s=config.display.idle_cycle_s,
         fps=config.display.fps,
         specimen=specimen,
+        technician_pin=config.site.technician_pin,
     )
 
 

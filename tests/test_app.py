@@ -83,6 +83,7 @@ def make_rig(
     printer=None,  # type: ignore[no-untyped-def]
     bundle_at: int = NOW,
     install: bool = True,
+    pin: str = "",
 ) -> Rig:
     trust = TrustState(tmp_path / "state", [city.root.public_key])
     if install:
@@ -100,6 +101,7 @@ def make_rig(
         policy=Policy.for_mode(mode, required_benefits=frozenset({"library"})),
         state_dir=tmp_path / "state",
         result_s=4.0,
+        technician_pin=pin,
     )
     parts = Parts(
         scan_events=events,
@@ -372,3 +374,31 @@ def test_camera_view_shows_what_the_decoder_sees(tmp_path: Path, city: City) -> 
         assert "decoder: no code in view" in screen.pane_lines
     finally:
         scanner.stop()
+
+
+def test_technician_pin_guards_the_menu(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city, pin="2468")
+    technician = card(city, role="technician", benefits=())
+    rig.show(technician)
+    screen = rig.kiosk.screen
+    assert isinstance(screen, Technician) and screen.pane_title == S.ENTER_PIN
+    for key in (pygame.K_2, pygame.K_4, pygame.K_6, pygame.K_9, pygame.K_BACKSPACE, pygame.K_8):
+        rig.kiosk.key(key)
+    rig.kiosk.step()
+    assert rig.kiosk.screen.pane_lines == ("••••",)  # type: ignore[union-attr]
+    rig.kiosk.key(pygame.K_RETURN)
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Technician)
+    assert rig.kiosk.screen.items[0] == S.DIAGNOSTICS  # unlocked
+    assert "2468" not in rig.out.getvalue()
+    rig.kiosk.key(pygame.K_ESCAPE)
+    rig.clock.advance(5)
+    rig.show(technician)
+    for _ in range(3):  # three wrong PINs, by touch this time: the menu closes
+        for symbol in ("1", "1", "1", "1", "OK"):
+            rig.kiosk.menu.selected = rig.kiosk.menu.items.index(symbol)  # type: ignore[union-attr]
+            rig.kiosk.activate()
+    rig.kiosk.step()
+    assert rig.kiosk.menu is None and isinstance(rig.kiosk.screen, Idle)
+    pins = [r["pin"] for r in rig.audit() if r["event"] == "technician"]
+    assert pins == ["accepted", "wrong", "wrong", "wrong"]

@@ -62,6 +62,8 @@ def test_defaults_fill_a_minimal_file(tmp_path: Path) -> None:
         ("[policy]\nstale = 'sometimes'\n", "[policy]"),
         ("[policy]\nmin_age = '18'\n", "[policy] min_age must be a whole number"),
         ("[gate]\ntype = 'magic'\n", "[gate] type must be one of"),
+        ("[site]\ntechnician_pin = '12'\n", "technician_pin must be 4 to 12 digits"),
+        ("[site]\ntechnician_pin = 1234\n", "[site] technician_pin must be a string"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:

@@ -20,6 +20,7 @@ zxing-cpp alone reads, and more.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -45,6 +46,16 @@ _FULL_SIZE_QR = zxingcpp.BarcodeFormats(
     [zxingcpp.BarcodeFormat.QRCodeModel1, zxingcpp.BarcodeFormat.QRCodeModel2]
 )
 _PLAIN = zxingcpp.TextMode.Plain  # the code's own text; HRI would escape control characters
+
+
+@atexit.register
+def _release_zxing_constants() -> None:
+    # zxing-cpp's nanobind bindings report any of their objects still alive when the module
+    # unloads ("leaked instances"); these constants would be, after threaded use.
+    for name in ("_QR", "_FULL_SIZE_QR", "_PLAIN"):
+        globals().pop(name, None)
+
+
 _UPSCALED_MAX_SIDE = 1600  # an upscaled region stays below this: bounds the cost of a retry
 # The texture search (`_code_like_regions`) looks for codes at least 8 cells of 16 px
 # (128 px) across: a card's QR at 2 px per module is 170 px. In images too small for that

@@ -175,6 +175,8 @@ class _Reopening:
                 body(source)
                 delay = self.settings.retry_first_s
             except DeviceError as exc:
+                if self.stop.is_set():
+                    return  # the source ended because the scanner is stopping
                 self.health.problem("unavailable", str(exc))
             except Exception as exc:  # a reader thread must survive anything
                 log.exception("scan source failed")

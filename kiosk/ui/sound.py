@@ -8,6 +8,7 @@ notes, out of service three steps down: the shape of each differs, not only its 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,10 @@ class Sounds:
 
     def _open(self) -> Any:
         if self._mixer is None and self.problem is None:
+            if not os.environ.get("SDL_AUDIODRIVER") and not Path("/dev/snd").exists():
+                self.problem = "no sound device (/dev/snd)"
+                log.warning(self.problem)
+                return None
             try:
                 import pygame
 

@@ -68,6 +68,7 @@ SPECIMEN_NOTE = N_("Training card: not valid for real use.")
 
 # Technician menu
 TECHNICIAN_MENU = N_("Technician menu")
+ENTER_PIN = N_("Enter PIN")
 DIAGNOSTICS = N_("Diagnostics")
 CAMERA_VIEW = N_("Camera view")
 TEST_GATE = N_("Test gate")
