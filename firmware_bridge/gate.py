@@ -14,6 +14,7 @@ class GateEvent(StrEnum):
     TIMEOUT = "timeout"  # a grant's passage window ended with nobody through
     ALARM = "alarm"  # a passage without a grant, or the turnstile's alarm/forced input
     OFFLINE = "offline"  # the gate cannot be reached (or is not ready); grants are dropped
+    DROPPED = "dropped"  # one grant was not carried out (too late, or the gate was offline)
     ONLINE = "online"  # reachable and ready again
 
 

@@ -160,12 +160,12 @@ class ModbusGate:
         if command == _GRANT:
             if now - posted > c.grant_max_age_s:
                 self._signal(
-                    GateEvent.OFFLINE, "grant dropped: it could not be carried out in time"
+                    GateEvent.DROPPED, "grant dropped: it could not be carried out in time"
                 )
             elif self._online:
                 self._unlock(client, now)
             else:
-                self._signal(GateEvent.OFFLINE, "grant dropped: gate offline")
+                self._signal(GateEvent.DROPPED, "grant dropped: gate offline")
         elif command == _DENY and self._coil_off_at is not None and c.mode == "level":
             self._write_coil(client, False)
             self._coil_off_at = None
@@ -230,7 +230,7 @@ class ModbusGate:
             except queue.Empty:
                 return
             if command == _GRANT:
-                self._signal(GateEvent.OFFLINE, f"grant dropped: {why}")
+                self._signal(GateEvent.DROPPED, f"grant dropped: {why}")
 
     def _signal(self, event: GateEvent, detail: str = "") -> None:
         log.info("gate %s %s", event.value, detail)

@@ -205,7 +205,7 @@ class OsdpReader:
                     except queue.Empty:
                         continue
                     if not online:
-                        self._emit(GateEvent.OFFLINE, "card read dropped: panel offline")
+                        self._emit(GateEvent.DROPPED, "card read dropped: panel offline")
                         continue
                     pd.submit_event(
                         {

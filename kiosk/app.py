@@ -9,6 +9,7 @@ only and is dropped with it (rendered names are not cached).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 # Longest wait for a granted passage to be reported (the gate's own window is ~5 s).
 GRANT_WAIT_S = 10.0
+MAX_STEP_FAILURES = 50
 
 
 class Printer(Protocol):
@@ -78,6 +80,7 @@ class Settings:
     specimen: bool = False  # a specimen city: every screen carries the band
     trust_check_s: float = 5.0
     technician_pin: str = field(default="", repr=False)  # "" = the card alone opens the menu
+    policies: dict[Mode, Policy] = field(default_factory=dict)  # per mode, for the menu's switch
 
 
 @dataclass
@@ -93,6 +96,22 @@ class Parts:
     notifier: Notifier = field(default_factory=Notifier)
     scanner: Any = None  # kiosk.scan.pipeline.Scanner: started and stopped by the loop
     closers: list[Callable[[], None]] = field(default_factory=list)  # metrics server, sims
+
+
+def _trust_stamp(state_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and change times of every trust file: a new list is noticed even when
+    it lands after the state file that announced it."""
+    found = []
+    for path in (state_dir, state_dir / "lists"):
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_file():
+                info = entry.stat()
+                found.append((entry.path, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
 
 
 class Kiosk:
@@ -118,12 +137,16 @@ class Kiosk:
         self.result_until = 0.0
         self.pending_grant = False
         self.grant_deadline = 0.0
+        self._granted_tag: bytes | None = None
+        self.pin_failures = 0
+        self.pin_locked_until = 0.0
+        self._failures = 0
         self.chosen: tuple[Language, float] | None = None
         self.menu: TechnicianMenu | None = None
         self.key_handlers: dict[int, Callable[[], None]] = {}
         self.on_shown: Callable[[Screen], None] | None = None
         self._trust_checked = -1e9
-        self._trust_stamp: float | None = None
+        self._trust_stamp: tuple[tuple[str, int, int], ...] | None = None
         self._printer_checked = 0.0
         self._last_ping = 0.0
         self._pass_number = 0
@@ -142,16 +165,32 @@ class Kiosk:
         """Until `stop` is set (SIGTERM/SIGINT or the window closed)."""
         self.start()
         period = 1.0 / self.settings.fps
+        self._failures = 0
         try:
-            self.step()  # the first screen is up before systemd hears "ready"
+            self._guarded_step()  # the first screen is up before systemd hears "ready"
             self.parts.notifier.ready(f"{self.settings.site}: {self.mode.value} mode")
             while not stop.is_set():
                 started = self.mono()
-                if self.step() == "quit":
+                if self._guarded_step() == "quit":
                     break
                 self._wait(max(0.0, period - (self.mono() - started)))
         finally:
             self.close()
+
+    def _guarded_step(self) -> str | None:
+        try:
+            result = self.step()
+        except Exception:
+            # A bug or an unexpected device answer must not end the kiosk; a loop that fails
+            # over and over is left to systemd to restart.
+            self._failures += 1
+            log.exception("loop step failed (%d in a row)", self._failures)
+            self.parts.audit.note("error", self.clock(), failures=self._failures)
+            if self._failures >= MAX_STEP_FAILURES:
+                raise
+            return None
+        self._failures = 0
+        return result
 
     def _wait(self, seconds: float) -> None:
         """Sleep until the next frame, but wake at once for a scan event: a card read
@@ -195,11 +234,7 @@ class Kiosk:
         if not force and now - self._trust_checked < self.settings.trust_check_s:
             return
         self._trust_checked = now
-        state_file = self.settings.state_dir / "state.json"
-        try:
-            stamp = state_file.stat().st_mtime_ns
-        except OSError:
-            stamp = None
+        stamp = _trust_stamp(self.settings.state_dir)
         if force or stamp != self._trust_stamp:
             self._trust_stamp = stamp
             try:
@@ -253,8 +288,15 @@ class Kiosk:
                 return
             self.parts.metrics.gate_events.labels(signal.event.value).inc()
             self.parts.audit.note("gate", self.clock(), signal=signal.event.value)
-            if signal.event in (GateEvent.PASSED, GateEvent.TIMEOUT):
+            if signal.event in (GateEvent.TIMEOUT, GateEvent.DROPPED):
+                # nobody went through: the holder may try again without a passback refusal
                 self.pending_grant = False
+                if self._granted_tag is not None:
+                    self.passback.release(self._granted_tag)
+                    self._granted_tag = None
+            elif signal.event is GateEvent.PASSED:
+                self.pending_grant = False
+                self._granted_tag = None
                 if signal.event is GateEvent.PASSED and isinstance(self.screen, Result):
                     self.result_until = min(self.result_until, self.mono() + 1.0)
             elif signal.event is GateEvent.OFFLINE:
@@ -302,7 +344,8 @@ class Kiosk:
             decision = Decision(Reason.TRUST_STALE, "no trust data installed")
         else:
             decision = verify_card(text, self.store, int(wall), self.policy)
-            if decision.accepted and decision.role != "technician":
+            acting = not self.problems and self.menu is None
+            if decision.accepted and decision.role != "technician" and acting:
                 decision = self.passback.check(decision, self.mono())
         self.present(decision, started)
         return decision
@@ -311,6 +354,9 @@ class Kiosk:
         started = time.perf_counter() if started is None else started
         wall, now = self.clock(), self.mono()
         if decision.accepted and decision.role == "technician":
+            if now < self.pin_locked_until:
+                self._finish(decision, "technician_locked_out", started, wall)
+                return
             self.menu = TechnicianMenu(
                 opened_at=now, last_input=now, locked=bool(self.settings.technician_pin)
             )
@@ -326,9 +372,15 @@ class Kiosk:
         printed = False
         if decision.accepted:
             if self.mode is Mode.GATE:
-                self.parts.gate.grant()
+                try:
+                    self.parts.gate.grant()
+                except DeviceError as exc:
+                    self._set_problem(Problem.GATE, str(exc))
+                    self._finish(decision, "gate_error", started, wall)
+                    return
                 self.pending_grant = True
                 self.grant_deadline = now + GRANT_WAIT_S
+                self._granted_tag = self.passback.tag(decision)
                 self.parts.metrics.grants.inc()
                 action = "grant"
             else:
@@ -350,10 +402,12 @@ class Kiosk:
             seconds_left=round(self.settings.result_s),
         )
         self.result_until = now + self.settings.result_s
+        # The record comes before the pixels: a drawing failure never loses an audit line.
+        self._finish(decision, action, started, wall)
+        spoken = self.screen.language.code
         self._draw(now, force=True)
         if self.parts.sounds is not None:
-            self.parts.sounds.play(outcome_of(decision.reason), self.screen.language.code)
-        self._finish(decision, action, started, wall)
+            self.parts.sounds.play(outcome_of(decision.reason), spoken)
 
     def _finish(self, decision: Decision, action: str, started: float, wall: float) -> None:
         self.parts.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -411,7 +465,10 @@ class Kiosk:
     def current_screen(self, now: float) -> Screen:
         language = self._idle_language(now)
         if self.menu is not None:
-            if now - self.menu.last_input > self.settings.technician_timeout_s:
+            from kiosk.technician import PIN_IDLE_S
+
+            idle_limit = PIN_IDLE_S if self.menu.locked else self.settings.technician_timeout_s
+            if now - self.menu.last_input > idle_limit:
                 self.menu = None
             else:
                 return self._technician_screen()

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kiosk.devices import DeviceConfig, load_device_config
 from kiosk.errors import ConfigError
@@ -80,7 +81,8 @@ class KioskConfig:
     metrics: MetricsConfig
     devices: DeviceConfig = field(repr=False)
 
-    def policy(self) -> Policy:
+    def policy(self, mode: Mode | None = None) -> Policy:
+        """The site's policy in its configured mode (or in `mode`, same rules)."""
         p = self.policy_options
         overrides: dict[str, Any] = {
             "required_benefits": frozenset(p.required_benefits),
@@ -96,7 +98,7 @@ class KioskConfig:
             overrides["stale"] = Stale(p.stale)
         if p.passback_s is not None:
             overrides["passback_s"] = p.passback_s
-        policy = Policy.for_mode(Mode(self.site.mode), **overrides)
+        policy = Policy.for_mode(mode or Mode(self.site.mode), **overrides)
         policy.validate()
         return policy
 
@@ -174,6 +176,15 @@ def _section(data: dict[str, Any], name: str, cls: type, path: Path) -> Any:
         raise ConfigError(f"{path}: [{name}] {exc}") from None
 
 
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _check(config: KioskConfig) -> None:
     path = config.path
     site, trust = config.site, config.trust
@@ -203,7 +214,7 @@ def _check(config: KioskConfig) -> None:
                 f"{path}: [trust] root_keys[{i}] must be 64 hex characters (32 bytes)"
             )
     for url in (trust.bundle_url, *trust.status_urls):
-        if url and not url.startswith(("https://", "http://")):
+        if url and not _http_url(url):
             raise ConfigError(f"{path}: [trust] {url!r} is not an http(s) URL")
     if config.camera.type not in CAMERA_TYPES:
         raise ConfigError(
@@ -215,8 +226,13 @@ def _check(config: KioskConfig) -> None:
         raise ConfigError(f"{path}: [display] size must be [width, height], each ≥ 200")
     if not 0 <= display.volume <= 1:
         raise ConfigError(f"{path}: [display] volume must be between 0 and 1")
-    if display.result_s <= 0:
-        raise ConfigError(f"{path}: [display] result_s must be positive")
+    for key in ("result_s", "idle_cycle_s", "fps"):
+        if getattr(display, key) <= 0:
+            raise ConfigError(f"{path}: [display] {key} must be positive")
+    if config.camera.fps <= 0:
+        raise ConfigError(f"{path}: [camera] fps must be positive")
+    if config.sync.timeout_s <= 0 or config.sync.max_bytes <= 0:
+        raise ConfigError(f"{path}: [sync] timeout_s and max_bytes must be positive")
     listen = config.metrics.listen
     if listen:
         host, _, port = listen.rpartition(":")

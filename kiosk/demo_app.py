@@ -38,6 +38,20 @@ from kiosk.ui.screens import Screen
 from kiosk.wiring import quiet_libraries
 
 DEMO_LANGUAGES = ("en", "es", "zh-Hans", "ar", "pl", "tl", "uk")
+# What the scripted session must answer, sample by sample (kiosk.specimen's order).
+EXPECTED = [
+    "ACCEPTED",
+    "ACCEPTED",
+    "POLICY_DENIED",
+    "EXPIRED",
+    "REVOKED",
+    "SUSPENDED",
+    "BAD_SIGNATURE",
+    "UNKNOWN_KEY",
+    "MALFORMED",
+    "ACCEPTED",
+    "PASSBACK",
+]
 SIZE = (960, 540)
 
 
@@ -247,6 +261,12 @@ def run_demo(
             out.write(f"{len(saved)} screens saved in {shots}\n")
         scans = [r for r in printer_out.lines if r["event"] == "scan"]
         out.write(f"{len(scans)} cards checked, turnstile unlocked {turnstile.unlocks} time(s)\n")
+        if not headless:
+            return 0  # shown by hand: whatever the visitor chose
+        got = [r["reason"] for r in scans]
+        if got != EXPECTED:
+            out.write(f"unexpected: {got}\n   wanted: {EXPECTED}\n")
+            return 1
         return 0
 
 

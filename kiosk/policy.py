@@ -159,11 +159,23 @@ class PassbackGuard:
         if card.role == "technician":
             return decision
         self._forget_before(now - self.window_s)
-        tag = hmac.new(self._key, card.serial, hashlib.sha256).digest()[:16]
+        tag = self.tag(decision)
+        assert tag is not None
         if tag in self._seen:
             return replace(decision, reason=Reason.PASSBACK, detail="same card within window")
         self._seen[tag] = now
         return decision
+
+    def tag(self, decision: Decision) -> bytes | None:
+        """The keyed tag of the decision's card (what `release` takes)."""
+        if decision.card is None:
+            return None
+        return hmac.new(self._key, decision.card.serial, hashlib.sha256).digest()[:16]
+
+    def release(self, tag: bytes | None) -> None:
+        """Forget a card whose grant ended without a passage: it may be shown again."""
+        if tag is not None:
+            self._seen.pop(tag, None)
 
     def _forget_before(self, horizon: float) -> None:
         for tag in [t for t, seen in self._seen.items() if seen <= horizon]:

@@ -10,6 +10,7 @@ waits for this: it runs from the timer, and the loop picks up new data from disk
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -57,7 +58,7 @@ def _download(
         while True:
             if time.monotonic() > deadline:
                 raise TrustError(f"download took longer than {timeout_s:g} s")
-            chunk = response.read(65536)
+            chunk = response.read1(65536)  # whatever arrived: a trickle can't outlast the limit
             if not chunk:
                 break
             size += len(chunk)
@@ -94,8 +95,8 @@ def sync(
                 results.append(SyncResult(url, "not-modified", "unchanged on the server"))
                 continue
             installed = state.import_bytes(body)
-        except (OSError, urllib.error.URLError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__} {exc}".strip()
             results.append(SyncResult(url, "failed", f"cannot fetch: {reason}"))
             continue
         except KioskError as exc:

@@ -6,6 +6,7 @@ the same objects the loop uses."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import platform
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kiosk.errors import DeviceError
-from kiosk.policy import Mode, Policy
+from kiosk.policy import Mode, PassbackGuard
 from kiosk.ui.screens import Problem, Technician
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ class TechnicianMenu:
     last_input: float = field(default=0.0)
     locked: bool = False  # a PIN is configured and not yet entered
     entered: str = field(default="", repr=False)
-    failures: int = 0
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -87,6 +87,8 @@ class TechnicianMenu:
 PIN_DELETE, PIN_OK = "⌫", "OK"
 PIN_PAD = (*"1234567890", PIN_DELETE, PIN_OK)
 PIN_TRIES = 3
+PIN_LOCKOUT_S = 300.0
+PIN_IDLE_S = 30.0  # an abandoned PIN pad gives the screen back to residents soon
 
 
 def pin_input(kiosk: Kiosk, symbol: str) -> None:
@@ -102,13 +104,19 @@ def pin_input(kiosk: Kiosk, symbol: str) -> None:
     elif symbol == PIN_OK:
         if hmac.compare_digest(menu.entered.encode(), kiosk.settings.technician_pin.encode()):
             menu.locked, menu.selected, menu.entered = False, 0, ""
+            kiosk.pin_failures = 0
             kiosk.parts.audit.note("technician", kiosk.clock(), pin="accepted")
             return
         menu.entered = ""
-        menu.failures += 1
-        kiosk.parts.audit.note("technician", kiosk.clock(), pin="wrong", failures=menu.failures)
-        if menu.failures >= PIN_TRIES:
+        kiosk.pin_failures += 1
+        kiosk.parts.audit.note(
+            "technician", kiosk.clock(), pin="wrong", failures=kiosk.pin_failures
+        )
+        if kiosk.pin_failures >= PIN_TRIES:
+            # showing the card again does not buy new tries: the pad stays shut a while
             kiosk.menu = None
+            kiosk.pin_failures = 0
+            kiosk.pin_locked_until = kiosk.mono() + PIN_LOCKOUT_S
 
 
 def export_diagnostics(directory: Path, report: dict[str, Any], now: float) -> Path:
@@ -141,12 +149,13 @@ def activate(kiosk: Kiosk) -> None:
     elif item == S.TEST_PRINT:
         menu.result = _test_print(kiosk)
     elif item == S.LANGUAGE_AND_MODE:
-        kiosk.mode = Mode.COUNTER if kiosk.mode is Mode.GATE else Mode.GATE
-        kiosk.policy = Policy.for_mode(
-            kiosk.mode,
-            required_benefits=kiosk.policy.required_benefits,
-            timezone=kiosk.policy.timezone,
-        )
+        mode = Mode.COUNTER if kiosk.mode is Mode.GATE else Mode.GATE
+        # The site's own rules (benefits, age, staleness...) for that mode, from its config;
+        # without one, the current rules with only the mode changed.
+        policy = kiosk.settings.policies.get(mode) or dataclasses.replace(kiosk.policy, mode=mode)
+        kiosk.mode, kiosk.policy = mode, policy
+        kiosk.passback = PassbackGuard(policy.passback_s)
+        kiosk.parts.audit.mode = mode.value
         menu.result = (f"mode is now {kiosk.mode.value} (until restart; set it in kiosk.toml)",)
     elif item == S.VOLUME and kiosk.parts.sounds is not None:
         sounds = kiosk.parts.sounds

@@ -137,7 +137,7 @@ def card(city: City, **holder: object) -> str:
 def test_accepted_card_unlocks_the_turnstile_once(tmp_path: Path, city: City, turnstile) -> None:  # type: ignore[no-untyped-def]
     gate, module = turnstile
     rig = make_rig(tmp_path, city, gate=gate)
-    assert rig.wait_for(lambda: rig.kiosk.problems == {})
+    assert rig.wait_for(lambda: gate.online)
     rig.show(card(city))
     assert isinstance(rig.kiosk.screen, Result)
     assert rig.kiosk.screen.outcome is Outcome.ACCEPTED
@@ -152,7 +152,7 @@ def test_accepted_card_unlocks_the_turnstile_once(tmp_path: Path, city: City, tu
 def test_refused_cards_never_unlock(tmp_path: Path, city: City, turnstile) -> None:  # type: ignore[no-untyped-def]
     gate, module = turnstile
     rig = make_rig(tmp_path, city, gate=gate)
-    assert rig.wait_for(lambda: rig.kiosk.problems == {})
+    assert rig.wait_for(lambda: gate.online)
     museum_only = card(city, benefits=("museum",))
     revoked = city.issue(
         Holder(NAME, "1987-06-05", benefits=("library",)), NOW, issued_at=NOW - DAY_S
@@ -169,6 +169,7 @@ def test_refused_cards_never_unlock(tmp_path: Path, city: City, turnstile) -> No
         assert rig.kiosk.screen.outcome is Outcome.REJECTED
     time.sleep(0.5)
     assert module.unlocks == 0
+    assert "kiosk_gate_grants_total 0.0" in rig.kiosk.parts.metrics.page().decode()
     reasons = [r["reason"] for r in rig.scans()]
     assert reasons[:2] == ["POLICY_DENIED", "REVOKED"]
     assert all(r["action"] == "deny" for r in rig.scans())
@@ -305,7 +306,7 @@ def test_technician_menu_tests_the_gate_and_exports_diagnostics(
 ) -> None:  # type: ignore[no-untyped-def]
     gate, module = turnstile
     rig = make_rig(tmp_path, city, gate=gate)
-    assert rig.wait_for(lambda: rig.kiosk.problems == {})
+    assert rig.wait_for(lambda: gate.online)
     rig.show(card(city, role="technician", benefits=()))
     assert isinstance(rig.kiosk.screen, Technician)
     assert rig.scans()[-1]["action"] == "technician_menu"
@@ -402,3 +403,125 @@ def test_technician_pin_guards_the_menu(tmp_path: Path, city: City) -> None:
     assert rig.kiosk.menu is None and isinstance(rig.kiosk.screen, Idle)
     pins = [r["pin"] for r in rig.audit() if r["event"] == "technician"]
     assert pins == ["accepted", "wrong", "wrong", "wrong"]
+
+
+def test_one_grant_per_presentation(tmp_path: Path, city: City, turnstile) -> None:  # type: ignore[no-untyped-def]
+    gate, module = turnstile
+    rig = make_rig(tmp_path, city, gate=gate)
+    assert rig.wait_for(lambda: gate.online)
+    text, t = card(city), time.monotonic()
+    for _ in range(3):  # the same card read three times before the loop looks
+        rig.events.put(CardRead(text, t, t, "test"))
+    rig.kiosk.step()
+    assert rig.wait_for(lambda: module.passages == 1)
+    time.sleep(0.3)
+    assert module.unlocks == 1
+    assert [r["action"] for r in rig.scans()] == ["grant"]
+    assert rig.kiosk.counts["held_back"] == 2
+
+
+def test_a_grant_without_passage_releases_passback(tmp_path: Path, city: City) -> None:
+    gate = NoGate()
+    rig = make_rig(tmp_path, city, gate=gate)
+    text = card(city)
+    rig.show(text)
+    gate.signals.put(GateSignal.now(GateEvent.TIMEOUT))  # nobody went through
+    rig.clock.advance(5)
+    rig.kiosk.step()
+    rig.show(text)  # the holder tries again: not a passback
+    gate.signals.put(GateSignal.now(GateEvent.PASSED))
+    rig.clock.advance(5)
+    rig.kiosk.step()
+    rig.show(text)  # this time they went through: handing the card back is refused
+    assert [r["reason"] for r in rig.scans()] == ["ACCEPTED", "ACCEPTED", "PASSBACK"]
+
+
+def test_a_dropped_grant_is_not_out_of_service(tmp_path: Path, city: City) -> None:
+    gate = NoGate()
+    rig = make_rig(tmp_path, city, gate=gate)
+    rig.show(card(city))
+    gate.signals.put(GateSignal.now(GateEvent.DROPPED, "grant dropped: too late"))
+    rig.clock.advance(5)
+    rig.kiosk.step()
+    assert rig.kiosk.problems == {} and not rig.kiosk.pending_grant
+    assert isinstance(rig.kiosk.screen, Idle)
+
+
+def test_switching_mode_keeps_the_site_rules(tmp_path: Path, city: City) -> None:
+    import dataclasses
+
+    rig = make_rig(tmp_path, city)
+    strict = {
+        mode: Policy.for_mode(mode, min_age=21, required_benefits=frozenset({"library"}))
+        for mode in Mode
+    }
+    rig.kiosk.settings = dataclasses.replace(rig.kiosk.settings, policies=strict)
+    rig.kiosk.policy = strict[Mode.GATE]
+    rig.show(card(city, role="technician", benefits=()))
+    rig.kiosk.menu.selected = 5  # type: ignore[union-attr]  # language and mode
+    rig.kiosk.activate()
+    rig.kiosk.activate()  # gate -> counter -> gate
+    assert rig.kiosk.mode is Mode.GATE and rig.kiosk.policy.min_age == 21
+    rig.kiosk.key(pygame.K_ESCAPE)
+    rig.clock.advance(5)
+    rig.show(card(city, dob="2010-01-01"))  # 16 years old
+    assert rig.scans()[-1]["reason"] == "POLICY_DENIED"
+
+
+class FailingDisplay:
+    """A display whose drawing fails `times` times (a driver bug), then works."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+
+    def show(self, screen, now, force=False):  # type: ignore[no-untyped-def]
+        if self.times > 0:
+            self.times -= 1
+            raise RuntimeError("display driver failed")
+        return True
+
+    def hit(self, pos):  # type: ignore[no-untyped-def]
+        return None
+
+    def events(self):  # type: ignore[no-untyped-def]
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failing_step_does_not_end_the_kiosk(tmp_path: Path, city: City) -> None:
+    import threading
+
+    rig = make_rig(tmp_path, city)
+    rig.kiosk.parts.display = FailingDisplay(times=3)
+    stop = threading.Event()
+    runner = threading.Thread(target=rig.kiosk.run, args=(stop,))
+    runner.start()
+    try:
+        rig.events.put(CardRead(card(city), time.monotonic(), time.monotonic(), "test"))
+        deadline = time.monotonic() + 5
+        errors = 0
+        while (not rig.scans() or errors < 3) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            errors = sum(1 for r in rig.audit() if r["event"] == "error")
+        time.sleep(0.1)  # steps go on after the third failure
+    finally:
+        stop.set()
+        runner.join(5)
+    assert [r["failures"] for r in rig.audit() if r["event"] == "error"] == [1, 2, 3]
+    assert rig.scans()[0]["reason"] == "ACCEPTED"
+
+
+def test_a_loop_that_keeps_failing_is_left_to_systemd(tmp_path: Path, city: City) -> None:
+    from kiosk.app import MAX_STEP_FAILURES
+
+    rig = make_rig(tmp_path, city)
+    rig.kiosk.parts.display = FailingDisplay(times=10**6)
+    rig.kiosk.settings = __import__("dataclasses").replace(rig.kiosk.settings, fps=1000)
+    import threading
+
+    with pytest.raises(RuntimeError, match="display driver failed"):
+        rig.kiosk.run(threading.Event())
+    errors = [r for r in rig.audit() if r["event"] == "error"]
+    assert len(errors) == MAX_STEP_FAILURES

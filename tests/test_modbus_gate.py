@@ -131,7 +131,7 @@ def test_faulty_line_goes_offline_and_drops_grants(rig: Rig, fault: str) -> None
     rig.wire.fault = fault  # type: ignore[assignment]
     rig.expect(GateEvent.OFFLINE)
     rig.gate.grant()
-    assert "grant dropped" in rig.expect(GateEvent.OFFLINE).detail
+    assert "grant dropped" in rig.expect(GateEvent.DROPPED).detail
     rig.wire.fault = "none"
     rig.expect(GateEvent.ONLINE)
     signals = rig.quiet(0.5)
@@ -156,7 +156,7 @@ def test_not_ready_turnstile_is_offline(rig: Rig) -> None:
     rig.sim.set_ready(False)
     assert "not ready" in rig.expect(GateEvent.OFFLINE).detail
     rig.gate.grant()
-    rig.expect(GateEvent.OFFLINE)
+    rig.expect(GateEvent.DROPPED)
     rig.sim.set_ready(True)
     rig.expect(GateEvent.ONLINE)
     assert rig.sim.unlocks == 0

@@ -150,7 +150,43 @@ def test_sync_command_from_the_config(
     )
     assert main(["trust", "sync", "--config", str(config)]) == 0
     assert "installed" in capsys.readouterr().out
-    assert main(["trust", "status", "--config", str(config)]) in (0, 1)
+    capsys.readouterr()
+    main(["trust", "status", "--config", str(config)])
+    assert "version 1" in capsys.readouterr().out  # what sync installed
     server.files.clear()
     assert main(["trust", "sync", "--config", str(config)]) == 1
     assert "HTTP 404" in capsys.readouterr().out
+
+
+def test_a_trickling_server_cannot_outlast_the_limit(
+    server: CityServer, state: TrustState, city: City
+) -> None:
+    server.files["/b"] = city.bundle(NOW) * 5
+    server.delay_s = 0.3  # one 1 KB piece every 0.3 s
+    started = time.monotonic()
+    result = sync(state, [server.url + "/b"], timeout_s=0.5)[0]
+    assert result.status == "failed" and "longer than" in result.detail
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_server_that_does_not_speak_http(state: TrustState) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        results = sync(state, [f"http://127.0.0.1:{port}/b", "http://[::1/x"], timeout_s=2)
+    finally:
+        listener.close()
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert all("cannot fetch" in r.detail for r in results)
