@@ -260,12 +260,19 @@ def run_demo(
         if shots is not None:
             out.write(f"{len(saved)} screens saved in {shots}\n")
         scans = [r for r in printer_out.lines if r["event"] == "scan"]
-        out.write(f"{len(scans)} cards checked, turnstile unlocked {turnstile.unlocks} time(s)\n")
+        if mode == "gate":
+            out.write(
+                f"{len(scans)} cards checked, turnstile unlocked {turnstile.unlocks} time(s)\n"
+            )
+        else:
+            passes = sum(1 for r in scans if r["action"] == "accept_pass")
+            out.write(f"{len(scans)} cards checked, {passes} pass(es) printed\n")
         if not headless:
             return 0  # shown by hand: whatever the visitor chose
         got = [r["reason"] for r in scans]
-        if got != EXPECTED:
-            out.write(f"unexpected: {got}\n   wanted: {EXPECTED}\n")
+        wanted = EXPECTED if mode == "gate" else [*EXPECTED[:-1], "ACCEPTED"]  # no passback
+        if got != wanted:
+            out.write(f"unexpected: {got}\n   wanted: {wanted}\n")
             return 1
         return 0
 
