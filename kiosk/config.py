@@ -35,6 +35,7 @@ class SiteConfig:
     languages: tuple[str, ...] = ("en",)
     timezone: str = "UTC"
     technician_pin: str = field(default="", repr=False)  # 4-12 digits; "" = card alone
+    hold_during_result: bool = True  # the next card waits until the result (and passage) ends
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ def settings_of(config: KioskConfig, specimen: bool = False) -> Settings:
         fps=config.display.fps,
         specimen=specimen,
         technician_pin=config.site.technician_pin,
+        hold_during_result=config.site.hold_during_result,
         policies={mode: config.policy(mode) for mode in Mode},
     )
 

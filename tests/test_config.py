@@ -118,3 +118,16 @@ def test_show_prints_defaults_without_secrets(capsys: pytest.CaptureFixture[str]
     shown = capsys.readouterr().out
     assert "stale_grace_h = 72.0" in shown and "[reader]" in shown
     assert "00112233445566778899aabbccddeeff" not in shown  # the secure-channel key stays out
+
+
+def test_site_options_reach_the_app(tmp_path: Path) -> None:
+    from kiosk.wiring import settings_of
+
+    text = MINIMAL.replace(
+        'name = "Test"',
+        'name = "Test"\nhold_during_result = false\ntechnician_pin = "1234"\nmode = "counter"',
+    )
+    settings = settings_of(load_config(write(tmp_path, text + "[policy]\nmin_age = 21\n")))
+    assert settings.hold_during_result is False and settings.technician_pin == "1234"
+    assert settings.mode is Mode.COUNTER
+    assert {m: p.min_age for m, p in settings.policies.items()} == {Mode.GATE: 21, Mode.COUNTER: 21}
