@@ -43,8 +43,7 @@ from kiosk.audit import Audit, Metrics
 from kiosk.card import verify_card
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.policy import Mode, Policy
-from kiosk.scan.decoder import DecoderChain
-from kiosk.scan.pipeline import CardRead, Scanner, ScannerSettings
+from kiosk.scan.pipeline import CardRead
 from kiosk.trust_state import TrustState
 from kiosk.ui.display import Display, DisplayConfig
 from kiosk.ui.i18n import BY_CODE
@@ -106,13 +105,7 @@ def main() -> None:
         gate.grant = timed_grant  # type: ignore[method-assign]
         camera = demo_app.HandCamera(fps=30, card_frames=4)
         events = TimedQueue()
-        scanner = Scanner(
-            events,
-            camera=lambda: camera,
-            decoder=DecoderChain(),
-            settings=ScannerSettings(dedupe_s=2.0),
-            name="synthetic",
-        )
+        scanner = camera.scanner(events)
         policy = Policy.for_mode(Mode.GATE, required_benefits=frozenset({"library"}))
         display = Display(
             DisplayConfig(driver="dummy", size=(800, 480), fullscreen=False), headless=True

@@ -70,6 +70,18 @@ class HandCamera:
     def present(self, text: str) -> None:
         self._asked.put(text)
 
+    def scanner(self, events: queue.Queue[ScanEvent]) -> Scanner:
+        """The real scan pipeline (decoder chain, dedupe) reading this camera."""
+        from kiosk.scan.decoder import DecoderChain
+
+        return Scanner(
+            events,
+            camera=lambda: self,
+            decoder=DecoderChain(),
+            settings=ScannerSettings(dedupe_s=2.0),
+            name=self.name,
+        )
+
     def _cooperative(self) -> Conditions:
         look = Conditions.draw(self._rng)
         return replace(
@@ -181,15 +193,7 @@ def run_demo(
             closers += [printer_wire.close, sim.close]
         camera = HandCamera()
         events: queue.Queue[ScanEvent] = queue.Queue()
-        from kiosk.scan.decoder import DecoderChain
-
-        scanner = Scanner(
-            events,
-            camera=lambda: camera,
-            decoder=DecoderChain(),
-            settings=ScannerSettings(dedupe_s=2.0),
-            name="synthetic",
-        )
+        scanner = camera.scanner(events)
         display = Display(
             DisplayConfig(driver="auto", size=SIZE, fullscreen=False), headless=headless
         )

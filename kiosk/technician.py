@@ -27,17 +27,7 @@ if TYPE_CHECKING:
 
 from kiosk.ui import strings as S
 
-ITEMS = (
-    S.DIAGNOSTICS,
-    S.CAMERA_VIEW,
-    S.TEST_GATE,
-    S.TEST_PRINT,
-    S.TRUST_STATUS,
-    S.LANGUAGE_AND_MODE,
-    S.VOLUME,
-    S.EXPORT_DIAGNOSTICS,
-    S.EXIT,
-)
+ITEMS = S.TECHNICIAN_ITEMS
 VOLUMES = (0.0, 0.3, 0.6, 1.0)
 
 

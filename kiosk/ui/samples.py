@@ -41,17 +41,7 @@ _NAMES = {
     "pl": "Jan Kowalski",
 }
 _REFUSALS = [r for r in Reason if r not in (Reason.ACCEPTED, Reason.TRUST_STALE)]
-TECHNICIAN_ITEMS = (
-    S.DIAGNOSTICS,
-    S.CAMERA_VIEW,
-    S.TEST_GATE,
-    S.TEST_PRINT,
-    S.TRUST_STATUS,
-    S.LANGUAGE_AND_MODE,
-    S.VOLUME,
-    S.EXPORT_DIAGNOSTICS,
-    S.EXIT,
-)
+TECHNICIAN_ITEMS = S.TECHNICIAN_ITEMS
 
 
 def staff_sample(lang: Language) -> Staff:

@@ -79,6 +79,18 @@ VOLUME = N_("Volume")
 EXPORT_DIAGNOSTICS = N_("Export diagnostics")
 EXIT = N_("Exit")
 
+TECHNICIAN_ITEMS = (
+    DIAGNOSTICS,
+    CAMERA_VIEW,
+    TEST_GATE,
+    TEST_PRINT,
+    TRUST_STATUS,
+    LANGUAGE_AND_MODE,
+    VOLUME,
+    EXPORT_DIAGNOSTICS,
+    EXIT,
+)
+
 BENEFIT_NAMES: dict[str, str] = {
     "library": N_("Library"),
     "museum": N_("Museums"),
