@@ -128,6 +128,11 @@ class OsdpReader:
         self._thread = threading.Thread(target=self._run, name="osdp-reader", daemon=True)
         self._thread.start()
 
+    @property
+    def wants_serial(self) -> bool:
+        """True when the panel is told the card's serial (`grant_card`), not the site's."""
+        return self.config.credential == "serial"
+
     def grant(self) -> None:
         if self.config.credential != "site":
             raise DeviceError("reader is set to report card serials: use grant_card(serial)")

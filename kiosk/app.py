@@ -373,7 +373,12 @@ class Kiosk:
         if decision.accepted:
             if self.mode is Mode.GATE:
                 try:
-                    self.parts.gate.grant()
+                    gate = self.parts.gate
+                    if getattr(gate, "wants_serial", False) and decision.card is not None:
+                        # an OSDP panel set to identify cards by serial (documented opt-in)
+                        gate.grant_card(decision.card.serial)  # type: ignore[attr-defined]
+                    else:
+                        gate.grant()
                 except DeviceError as exc:
                     self._set_problem(Problem.GATE, str(exc))
                     self._finish(decision, "gate_error", started, wall)

@@ -525,3 +525,45 @@ def test_a_loop_that_keeps_failing_is_left_to_systemd(tmp_path: Path, city: City
         rig.kiosk.run(threading.Event())
     errors = [r for r in rig.audit() if r["event"] == "error"]
     assert len(errors) == MAX_STEP_FAILURES
+
+
+@pytest.mark.parametrize("credential", ["site", "serial"])
+def test_osdp_panel_is_told_of_accepted_cards_only(
+    tmp_path: Path, city: City, credential: str
+) -> None:
+    from firmware_bridge.osdp_reader import OsdpReader, OsdpReaderConfig
+    from firmware_bridge.simulators.access_panel import AccessPanel
+
+    scbk, site = (
+        bytes.fromhex("5f3b0c1d2e4a69788796a5b4c3d2e1f0"),
+        bytes.fromhex("c17c4a2d00000001"),
+    )
+    wire = Wire(tmp_path / "usb-rs485")
+    panel = AccessPanel(wire.device_path, scbk, 101, granted=frozenset({site}))
+    reader = OsdpReader(
+        OsdpReaderConfig(
+            port=wire.kiosk_path,
+            scbk=scbk,
+            credential=credential,  # type: ignore[arg-type]
+            site_credential=site,
+        )
+    )
+    try:
+        rig = make_rig(tmp_path, city, gate=reader)
+        assert rig.wait_for(lambda: panel.online(), timeout=15)
+        refused = card(city, benefits=("museum",))
+        rig.show(refused)
+        rig.clock.advance(11)
+        issued = city.issue(
+            Holder(NAME, "1987-06-05", benefits=("library",)), NOW, issued_at=NOW - DAY_S
+        )
+        rig.kiosk.step()
+        rig.show(issued.text)
+        assert rig.wait_for(lambda: len(panel.reads) == 1, timeout=5)
+        time.sleep(0.3)
+        assert panel.reads == [site if credential == "site" else issued.serial]
+        assert [r["action"] for r in rig.scans()] == ["deny", "grant"]
+    finally:
+        reader.close()
+        panel.close()
+        wire.close()
