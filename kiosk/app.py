@@ -53,6 +53,7 @@ class Screens(Protocol):
     """The display as the loop sees it (kiosk.ui.display.Display)."""
 
     def show(self, screen: Screen, now: float, force: bool = False) -> bool: ...
+    def warm(self, screen: Screen) -> None: ...
     def hit(self, pos: tuple[int, int]) -> str | None: ...
     def events(self) -> list[Any]: ...
     def close(self) -> None: ...
@@ -152,6 +153,7 @@ class Kiosk:
         self._pass_number = 0
         self._frame = Frame(site=settings.site, specimen=settings.specimen)
         self._early: list[ScanEvent] = []
+        self._warm_up: list[Screen] = self._warm_up_screens()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -498,6 +500,29 @@ class Kiosk:
         shown = display is not None and display.show(screen, now, force=force)
         if shown and self.on_shown is not None:
             self.on_shown(screen)
+        elif display is not None and isinstance(screen, Idle) and self._warm_up:
+            display.warm(self._warm_up.pop())
+
+    def _warm_up_screens(self) -> list[Screen]:
+        """Every result screen the site can show, in each of its languages, without holder
+        data: painted one per idle frame so a card's result never waits for text shaping."""
+        from kiosk.ui.screens import Result
+
+        screens: list[Screen] = []
+        for language in reversed(self.settings.languages):  # popped from the end: first first
+            for reason in Reason:
+                outcome = outcome_of(reason)
+                screens.append(
+                    Result(
+                        outcome,
+                        reason,
+                        language,
+                        counter=self.mode is Mode.COUNTER,
+                        seconds_left=round(self.settings.result_s),
+                        frame=self._frame,
+                    )
+                )
+        return screens
 
     def _ping(self, now: float) -> None:
         interval = self.parts.notifier.watchdog_s

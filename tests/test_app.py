@@ -567,3 +567,17 @@ def test_osdp_panel_is_told_of_accepted_cards_only(
         reader.close()
         panel.close()
         wire.close()
+
+
+def test_idle_frames_warm_the_result_screens(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city)
+    engine = rig.kiosk.parts.display.painter.engine  # type: ignore[union-attr]
+    steps = 0
+    while rig.kiosk._warm_up and steps < 200:
+        rig.kiosk.step()
+        steps += 1
+    assert not rig.kiosk._warm_up and steps >= 3 * 14  # every reason in the 3 languages
+    before = engine.misses
+    rig.show(card(city, benefits=("museum",)))  # refused, in Spanish (the card's language)
+    assert rig.kiosk.screen.reason.value == "POLICY_DENIED"  # type: ignore[union-attr]
+    assert engine.misses == before  # every word already shaped: no text work for this card

@@ -82,6 +82,7 @@ class Display:
         self.painter = Painter(engine)
         self.placed: list[Placed] = []
         self._shown: Screen | None = None
+        self._scratch: Any = None
         self.frames = 0
 
     @property
@@ -98,6 +99,13 @@ class Display:
         self._shown = screen
         self.frames += 1
         return True
+
+    def warm(self, screen: Screen) -> None:
+        """Paint a screen off screen, so its words are shaped and cached before a card
+        needs them (the loop does one per idle frame after start-up)."""
+        if self._scratch is None:
+            self._scratch = self._pygame.Surface(self.surface.get_size())
+        self.painter.paint(self._scratch, screen, 0.0)
 
     def hit(self, pos: tuple[int, int]) -> str | None:
         """The role of the placed element under a touch (e.g. `language:es`)."""
