@@ -28,6 +28,7 @@ import numpy as np
 from kiosk import specimen
 from kiosk.app import Kiosk, Parts, Settings
 from kiosk.audit import Audit, Metrics
+from kiosk.errors import ConfigError
 from kiosk.policy import Mode, Policy
 from kiosk.scan.frames import Frame
 from kiosk.scan.pipeline import ScanEvent, Scanner, ScannerSettings
@@ -194,9 +195,15 @@ def run_demo(
         camera = HandCamera()
         events: queue.Queue[ScanEvent] = queue.Queue()
         scanner = camera.scanner(events)
-        display = Display(
-            DisplayConfig(driver="auto", size=SIZE, fullscreen=False), headless=headless
-        )
+        try:
+            display = Display(
+                DisplayConfig(driver="auto", size=SIZE, fullscreen=False), headless=headless
+            )
+        except ConfigError as exc:  # $DISPLAY set but no usable window system
+            out.write(f"no window ({exc}): running headless\n")
+            headless = True
+            shots = shots or Path("demo-screens")
+            display = Display(DisplayConfig(driver="dummy", size=SIZE), headless=True)
         closers.append(display.close)
         printer_out = EventPrinter(out)
         site = "Specimen City Library, main entrance (demo)"
