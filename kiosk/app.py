@@ -28,19 +28,36 @@ from kiosk.errors import DeviceError, KioskError
 from kiosk.notify import Notifier
 from kiosk.policy import Mode, PassbackGuard, Policy
 from kiosk.reasons import Reason
-from kiosk.scan.pipeline import CardRead, NotACityCard, ScanEvent, SourceProblem, SourceRecovered
+from kiosk.scan.pipeline import (
+    CardRead,
+    CodeSeen,
+    NotACityCard,
+    ScanEvent,
+    SourceProblem,
+    SourceRecovered,
+)
 from kiosk.technician import TechnicianMenu, versions
 from kiosk.trust import TrustStore
 from kiosk.trust_state import TrustState
 from kiosk.ui.i18n import Language
 from kiosk.ui.present import outcome_of, result_screen
-from kiosk.ui.screens import Frame, Idle, OutOfService, Problem, Result, Screen, Technician
+from kiosk.ui.screens import (
+    Frame,
+    Idle,
+    OutOfService,
+    Problem,
+    Reading,
+    Result,
+    Screen,
+    Technician,
+)
 
 log = logging.getLogger(__name__)
 
 # Longest wait for a granted passage to be reported (the gate's own window is ~5 s).
 GRANT_WAIT_S = 10.0
 MAX_STEP_FAILURES = 50
+READING_S = 1.5  # "Reading your card…" stays this long after a code was last seen unread
 
 
 class Printer(Protocol):
@@ -154,6 +171,7 @@ class Kiosk:
         self._frame = Frame(site=settings.site, specimen=settings.specimen)
         self._early: list[ScanEvent] = []
         self._warm_up: list[Screen] = self._warm_up_screens()
+        self.reading_until = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -325,6 +343,9 @@ class Kiosk:
                 self._set_problem(Problem.CAMERA, f"{event.source} {event.problem}")
             elif isinstance(event, SourceRecovered):
                 self._set_problem(Problem.CAMERA, None)
+            elif isinstance(event, CodeSeen):
+                if not self._busy(self.mono()) and not self.problems and self.menu is None:
+                    self.reading_until = self.mono() + READING_S
             elif isinstance(event, CardRead | NotACityCard):
                 if self._busy(self.mono()) and self.menu is None:
                     self.counts["held_back"] += 1
@@ -409,6 +430,7 @@ class Kiosk:
             seconds_left=round(self.settings.result_s),
         )
         self.result_until = now + self.settings.result_s
+        self.reading_until = 0.0
         # The record comes before the pixels: a drawing failure never loses an audit line.
         self._finish(decision, action, started, wall)
         spoken = self.screen.language.code
@@ -486,6 +508,8 @@ class Kiosk:
 
                 self.screen = replace(self.screen, seconds_left=left)
             return self.screen
+        if now < self.reading_until and not self.problems:
+            return Reading(language, self._frame)
         if self.problems:
             order = (Problem.CAMERA, Problem.GATE, Problem.PRINTER, Problem.TRUST)
             shown = tuple(p for p in order if p in self.problems)

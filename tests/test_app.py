@@ -581,3 +581,23 @@ def test_idle_frames_warm_the_result_screens(tmp_path: Path, city: City) -> None
     rig.show(card(city, benefits=("museum",)))  # refused, in Spanish (the card's language)
     assert rig.kiosk.screen.reason.value == "POLICY_DENIED"  # type: ignore[union-attr]
     assert engine.misses == before  # every word already shaped: no text work for this card
+
+
+def test_a_code_seen_but_not_read_says_hold_still(tmp_path: Path, city: City) -> None:
+    from kiosk.scan.pipeline import CodeSeen
+    from kiosk.ui.screens import Reading
+
+    rig = make_rig(tmp_path, city)
+    rig.events.put(CodeSeen(time.monotonic(), "test"))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Reading)
+    rig.show(card(city))  # then the card is read: the result replaces it at once
+    assert isinstance(rig.kiosk.screen, Result)
+    rig.clock.advance(11)
+    rig.kiosk.step()
+    rig.events.put(CodeSeen(time.monotonic(), "test"))
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Reading)
+    rig.clock.advance(2)  # nothing read: back to idle
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)

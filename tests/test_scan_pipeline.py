@@ -339,3 +339,28 @@ def test_scanner_threads_stop(tmp_path: Path) -> None:
     assert threading.active_count() == before
     pty.unplug()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_damaged_code_is_seen_not_read(tmp_path: Path) -> None:
+    """A code the chain locates but cannot decode gives CodeSeen events (the holder is told
+    to hold still), at most one per SEEN_EVERY_S, and never a card read."""
+    from PIL import Image
+
+    from kiosk.scan.decoder import DecoderChain
+    from kiosk.scan.pipeline import SEEN_EVERY_S, CodeSeen
+
+    image = np.array(qr_image("MID1:" + "A" * 200, box_size=6).convert("L"))
+    h, w = image.shape
+    rng = np.random.default_rng(1)
+    y0, y1, x0, x1 = int(h * 0.3), int(h * 0.7), int(w * 0.3), int(w * 0.75)
+    image[y0:y1, x0:x1] = rng.choice([0, 255], size=(y1 - y0, x1 - x0))
+    Image.fromarray(image).save(tmp_path / "damaged.png")
+    events: queue.Queue[ScanEvent] = queue.Queue()
+    with Scanner(
+        events, camera=lambda: ReplaySource(tmp_path, fps=60), decoder=DecoderChain(), settings=FAST
+    ):
+        wait_for(events, lambda e: isinstance(e, CodeSeen))
+        later = drain(events, 1.2)
+    assert not any(isinstance(e, CardRead | NotACityCard) for e in later)
+    seen = [e for e in later if isinstance(e, CodeSeen)]
+    assert 1 <= len(seen) <= 1.2 / SEEN_EVERY_S + 1

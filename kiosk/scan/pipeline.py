@@ -61,7 +61,16 @@ class SourceRecovered:
     t: float
 
 
-ScanEvent = CardRead | NotACityCard | SourceProblem | SourceRecovered
+@dataclass(frozen=True)
+class CodeSeen:
+    """A code is in view but could not be read yet: the holder should hold it still."""
+
+    frame_t: float
+    source: str
+
+
+ScanEvent = CardRead | NotACityCard | CodeSeen | SourceProblem | SourceRecovered
+SEEN_EVERY_S = 0.5  # at most one CodeSeen this often
 
 
 class Decoded(Protocol):
@@ -218,6 +227,7 @@ class Scanner:
         self._reopening = _Reopening(self.settings, self._health, self._stop)
         self.frames_decoded = 0
         self.preview: tuple[np.ndarray, bool] | None = None
+        self._last_seen = -1e9
         self.name = name
 
     @property
@@ -279,6 +289,8 @@ class Scanner:
             self.preview = (frame.gray, bool(decoded.texts))
             for text in decoded.texts:
                 self._hand_over(text, frame.t)
+            if not decoded.texts and getattr(decoded, "seen", 0) > 0:
+                self._seen(frame.t)
 
     # -- scanners --------------------------------------------------------------------------
 
@@ -293,6 +305,12 @@ class Scanner:
                 self._hand_over(scanned.text, scanned.t)
 
         self._reopening.run(self._text_source, pump)
+
+    def _seen(self, frame_t: float) -> None:
+        now = time.monotonic()
+        if now - self._last_seen >= SEEN_EVERY_S:
+            self._last_seen = now
+            self.events.put(CodeSeen(frame_t, self.name))
 
     def _hand_over(self, text: str, frame_t: float) -> None:
         now = time.monotonic()
