@@ -260,3 +260,13 @@ def test_screens_command_refuses_bad_options(
         code = int(exit_.code or 0)
     assert code != 0
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["W" * 64, "Ａ" * 64, "e\u0301" * 40, "😀" * 30, ""])
+def test_unusual_names_stay_in_their_box(painter: Painter, name: str) -> None:
+    from kiosk.ui.screens import Staff
+
+    surface = pygame.Surface((800, 480))
+    staff = Staff(name=name, age_flags=("18+",), benefits=("library", "x" * 60))
+    screen = Result(Outcome.ACCEPTED, Reason.ACCEPTED, ENGLISH, counter=True, staff=staff)
+    assert _problems(painter.paint(surface, screen, now=0.0), (800, 480)) == []

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import uharfbuzz as hb
 from bidi import get_display
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.ui import strings as S
 from kiosk.ui.fonts import LATIN, FontChain, chain_for
@@ -161,3 +163,25 @@ def pygame_alpha_sum(surface) -> int:  # type: ignore[no-untyped-def]
     import pygame
 
     return int(pygame.surfarray.array_alpha(surface).sum())
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=80), rtl=st.sampled_from([None, True, False]))
+def test_any_text_renders(engine: TextEngine, text: str, rtl: bool | None) -> None:
+    """A holder's name is any string the card carries: none may break the screen."""
+    surface = engine.render(
+        text, 30, (255, 255, 255), chain_for("Arab"), rtl=rtl, max_width=400, cache=False
+    )
+    assert surface.get_width() >= 1 and surface.get_height() >= 1
+
+
+@pytest.mark.parametrize("text", ["A\tB\nC", "\x00\x01", "\u202eevil", "x\u2067y\u2069"])
+def test_controls_are_drawn_harmlessly(engine: TextEngine, text: str) -> None:
+    from kiosk.ui.text import displayable
+
+    shown = displayable(text)
+    assert all(c.isprintable() for c in shown)
+    assert not set(shown) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    engine.render(text, 30, (255, 255, 255), chain_for("Latn"), max_width=300, cache=False)

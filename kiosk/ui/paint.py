@@ -421,7 +421,7 @@ class _Canvas:
                     rtl=None,
                     bold=True,
                     valign="centre",
-                    min_size=h // 3,
+                    min_size=h // 4,
                 )
             elif role == "flags":
                 x, chip_w = inner.x, inner.w // max(2, len(chips))

@@ -65,6 +65,18 @@ class Block:
         )
 
 
+# Bidi embeddings, overrides and isolates: a holder's name must not reorder the text around
+# it (or itself, to spoof another name); the kiosk's own strings never need them.
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def displayable(text: str) -> str:
+    """The text as drawn: control characters (tabs, newlines, NUL...) become spaces and
+    bidi controls are dropped; raqm refuses some controls outright."""
+    text = text.translate(_BIDI_CONTROLS)
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 def _breakable_after(char: str) -> bool:
     return char.isspace() or unicodedata.east_asian_width(char) in {"W", "F"}
 
@@ -106,6 +118,7 @@ class TextEngine:
         rtl: bool | None = None,
         max_width: int | None = None,
     ) -> Block:
+        text = displayable(text)
         levels, paragraph_rtl = embedding_levels(text, rtl)
         faces = self._faces(text, chain)
         lines = []
@@ -198,6 +211,15 @@ class TextEngine:
                 start = i + 1
         pieces.append((start, len(text)))
         widths = [self._width(text, levels, faces, a, b, size, bold) for a, b in pieces]
+        if any(w > max_width for w in widths):
+            # A word wider than the line (a long name with no spaces): break it between
+            # characters, keeping combining marks with their base, rather than overflow.
+            pieces = [
+                p
+                for a, b in pieces
+                for p in self._split_wide(text, a, b, levels, faces, size, bold, max_width)
+            ]
+            widths = [self._width(text, levels, faces, a, b, size, bold) for a, b in pieces]
         lines: list[tuple[int, int]] = []
         line_start, line_width = pieces[0][0], 0.0
         for (a, _b), width in zip(pieces, widths, strict=True):
@@ -207,6 +229,28 @@ class TextEngine:
             line_width += width
         lines.append(_trim(text, line_start, len(text)))
         return lines
+
+    def _split_wide(
+        self,
+        text: str,
+        start: int,
+        end: int,
+        levels: list[int],
+        faces: list[Face],
+        size: int,
+        bold: bool,
+        max_width: int,
+    ) -> list[tuple[int, int]]:
+        if self._width(text, levels, faces, start, end, size, bold) <= max_width:
+            return [(start, end)]
+        clusters, i = [], start
+        while i < end:
+            j = i + 1
+            while j < end and unicodedata.category(text[j]).startswith("M"):
+                j += 1
+            clusters.append((i, j))
+            i = j
+        return clusters
 
     def _line(
         self,
