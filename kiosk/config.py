@@ -118,6 +118,7 @@ _SECTIONS: dict[str, type] = {
 }
 _DEVICE_SECTIONS = ("gate", "reader", "printer")
 _INTERNAL = {"camera": {"cards"}}  # filled by the demo, never by a file
+_MODE_DEFAULTS = {"show": "show", "stale": "stale", "passback_s": "passback_s"}
 _SECRETS = ("scbk", "site_credential", "technician_pin")  # never printed by `config show`
 
 
@@ -307,7 +308,13 @@ def effective_toml(config: KioskConfig) -> str:
             if f.name in _INTERNAL.get(name, set()) or f.name in _SECRETS:
                 continue
             value = getattr(section, f.name)
-            if value is None:
+            if value is None and name == "policy" and f.name in _MODE_DEFAULTS:
+                effective = getattr(config.policy(), _MODE_DEFAULTS[f.name])
+                if isinstance(effective, frozenset):
+                    effective = sorted(effective)
+                shown = _toml_value(getattr(effective, "value", effective))
+                lines.append(f"{f.name} = {shown}  # the {config.site.mode} mode's default")
+            elif value is None:
                 lines.append(f"# {f.name} = (not set)")
             else:
                 lines.append(f"{f.name} = {_toml_value(value)}")

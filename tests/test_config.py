@@ -131,3 +131,11 @@ def test_site_options_reach_the_app(tmp_path: Path) -> None:
     assert settings.hold_during_result is False and settings.technician_pin == "1234"
     assert settings.mode is Mode.COUNTER
     assert {m: p.min_age for m, p in settings.policies.items()} == {Mode.GATE: 21, Mode.COUNTER: 21}
+
+
+def test_show_fills_the_modes_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, MINIMAL.replace('name = "Test"', 'name = "Test"\nmode = "counter"'))
+    assert main(["config", "show", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert 'show = ["age_flags", "benefits", "name"]  # the counter mode\'s default' in shown
+    assert 'stale = "grace"  # the counter mode\'s default' in shown
