@@ -40,8 +40,11 @@ def test_text_contrast_is_aaa(outcome: Outcome) -> None:
     assert contrast(scheme.icon_mark, scheme.accent) >= 3
 
 
-def test_specimen_band_contrast() -> None:
+def test_specimen_band_and_selection_contrast() -> None:
+    from kiosk.ui.theme import SELECTED
+
     assert contrast(INK, SPECIMEN_BAND) >= 7
+    assert contrast(INK, SELECTED) >= 7  # the chosen language button and menu item
 
 
 def test_contrast_formula_against_wcag_examples() -> None:
@@ -270,3 +273,22 @@ def test_unusual_names_stay_in_their_box(painter: Painter, name: str) -> None:
     staff = Staff(name=name, age_flags=("18+",), benefits=("library", "x" * 60))
     screen = Result(Outcome.ACCEPTED, Reason.ACCEPTED, ENGLISH, counter=True, staff=staff)
     assert _problems(painter.paint(surface, screen, now=0.0), (800, 480)) == []
+
+
+def test_staff_panel_ages_and_birth_date(painter: Painter) -> None:
+    from datetime import date
+
+    from kiosk.ui.screens import Staff
+
+    surface = pygame.Surface((1920, 1080))
+    es = Texts(BY_CODE["es"])
+
+    def shown(staff: Staff) -> set[str]:
+        screen = Result(Outcome.ACCEPTED, Reason.ACCEPTED, BY_CODE["es"], counter=True, staff=staff)
+        return {p.text for p in painter.paint(surface, screen, now=0.0)}
+
+    assert es(S.AGE_N).format(n=16) in shown(Staff(name="A", age_flags=("16+",)))
+    assert es(S.UNDER_N).format(n=21) in shown(Staff(name="A", under=21))
+    assert es(S.UNDER_18) in shown(Staff(name="A", under=18))
+    born = shown(Staff(name="A", dob=date(1990, 5, 17)))
+    assert es(S.BORN).format(date=es.date(date(1990, 5, 17))) in born

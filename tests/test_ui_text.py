@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import uharfbuzz as hb
 from bidi import get_display
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kiosk.ui import strings as S
@@ -169,6 +169,8 @@ def pygame_alpha_sum(surface) -> int:  # type: ignore[no-untyped-def]
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(text=st.text(max_size=80), rtl=st.sampled_from([None, True, False]))
+@example(text="Library\u2029North", rtl=None)
+@example(text="a\u2028b\x85c\tд\n", rtl=True)
 def test_any_text_renders(engine: TextEngine, text: str, rtl: bool | None) -> None:
     """A holder's name is any string the card carries: none may break the screen."""
     surface = engine.render(
@@ -177,7 +179,9 @@ def test_any_text_renders(engine: TextEngine, text: str, rtl: bool | None) -> No
     assert surface.get_width() >= 1 and surface.get_height() >= 1
 
 
-@pytest.mark.parametrize("text", ["A\tB\nC", "\x00\x01", "\u202eevil", "x\u2067y\u2069"])
+@pytest.mark.parametrize(
+    "text", ["A\tB\nC", "\x00\x01", "\u202eevil", "x\u2067y\u2069", "a\u2028b\u2029c\x85"]
+)
 def test_controls_are_drawn_harmlessly(engine: TextEngine, text: str) -> None:
     from kiosk.ui.text import displayable
 
@@ -185,3 +189,27 @@ def test_controls_are_drawn_harmlessly(engine: TextEngine, text: str) -> None:
     assert all(c.isprintable() for c in shown)
     assert not set(shown) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
     engine.render(text, 30, (255, 255, 255), chain_for("Latn"), max_width=300, cache=False)
+
+
+def test_no_break_spaces_keep_their_words_together(engine: TextEngine) -> None:
+    text = "Действует до 30 июня 2030\u202fг."
+    full = engine.layout(text, 40, chain_for("Cyrl")).width
+    block = engine.layout(text, 40, chain_for("Cyrl"), max_width=full - 10)
+    last = block.lines[-1]
+    assert "".join(run.text for run in last.runs).startswith("2030")
+
+
+def test_the_cache_tells_font_chains_apart(engine: TextEngine) -> None:
+    latin_only = FontChain((LATIN,))
+    a = engine.render("ليلى", 40, (255, 255, 255), latin_only)
+    b = engine.render("ليلى", 40, (255, 255, 255), chain_for("Latn"))
+    assert a is not b and a.get_size() != b.get_size()
+
+
+def test_private_text_leaves_nothing_behind(engine: TextEngine) -> None:
+    name = "Privatemarker Qzx 欧阳娜娜"
+    engine.render(name, 40, (255, 255, 255), chain_for("Hans"), max_width=300, cache=False)
+    engine.measure(name, 40, chain_for("Hans"), max_width=300, cache=False)
+    remembered = [*engine._surfaces, *engine._sizes]
+    assert not any(name in str(key) or "欧阳" in str(key) for key in remembered)
+    assert not any("欧" in str(vars(chain)) for chain in (chain_for("Hans"), chain_for("Latn")))

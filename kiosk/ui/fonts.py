@@ -11,7 +11,7 @@ needs it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -103,20 +103,16 @@ class FontChain:
     """Faces in order of preference for one script."""
 
     faces: tuple[Face, ...]
-    _memo: dict[str, Face | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def primary(self) -> Face:
         return self.faces[0]
 
     def face_for(self, char: str) -> Face | None:
-        """The first face whose cmap has the character (None: no face has it)."""
-        if char in self._memo:
-            return self._memo[char]
+        """The first face whose cmap has the character (None: no face has it). Not
+        memoised: the characters of a holder's name must not outlive their screen."""
         code = ord(char)
-        found = next((face for face in self.faces if code in coverage(face)), None)
-        self._memo[char] = found
-        return found
+        return next((face for face in self.faces if code in coverage(face)), None)
 
     def missing(self, text: str) -> set[str]:
         """Characters of `text` that no face in the chain can draw (controls excluded)."""

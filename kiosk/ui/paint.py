@@ -36,7 +36,6 @@ _PROBLEM_TEXT = {
     Problem.PRINTER: S.PRINTER_PROBLEM,
     Problem.TRUST: S.TRUST_PROBLEM,
 }
-_NAME_CHAIN = chain_for("Latn")  # names: any script, direction from their own letters
 
 
 @dataclass(frozen=True)
@@ -124,11 +123,14 @@ class _Canvas:
         min_size: int | None = None,
         valign: str = "top",
         private: bool = False,
+        auto_direction: bool = False,
     ) -> pygame.Rect:
+        """`auto_direction`: the text's own first strong letter sets its direction (names
+        and the site's name, which may be in another script than the screen)."""
         box = box.clip(self.surface.get_rect())
         language = language or self.language
         chain = chain or chain_for(language.script)
-        if rtl is None and chain is not _NAME_CHAIN:
+        if not auto_direction and rtl is None:
             rtl = language.rtl
         colour = colour or self.scheme.text
         floor = min_size or max(8, int(size * 0.6))
@@ -195,8 +197,7 @@ class _Canvas:
                 self.px(theme.SMALL),
                 colour=self.scheme.quiet,
                 valign="centre",
-                rtl=None,
-                chain=_NAME_CHAIN,
+                auto_direction=True,
             )
         return stripe + band
 
@@ -390,9 +391,9 @@ class _Canvas:
             self.surface, self.scheme.quiet, panel, max(2, self.unit // 240), self.unit // 60
         )
         inner = panel.inflate(-self.margin, -self.margin // 3)
-        chips = [t(S.AGE_21 if flag == "21+" else S.AGE_18) for flag in staff.age_flags]
+        chips = [_age_words(t, flag) for flag in staff.age_flags]
         if staff.under is not None and not staff.age_flags:
-            chips.append(t(S.UNDER_18))
+            chips.append(t(S.UNDER_18) if staff.under == 18 else t(S.UNDER_N).format(n=staff.under))
         details = []
         if staff.benefits:
             names = t.join([t(S.BENEFIT_NAMES.get(b, b)) for b in staff.benefits])
@@ -416,9 +417,8 @@ class _Canvas:
                     staff.name,
                     self.box(inner.x, int(y), inner.w, h),
                     int(h * 0.7),
-                    chain=_NAME_CHAIN,
                     private=True,
-                    rtl=None,
+                    auto_direction=True,
                     bold=True,
                     valign="centre",
                     min_size=h // 4,
@@ -470,7 +470,7 @@ class _Canvas:
         )
         y = rect.bottom + self.margin // 3
         body = self.px(theme.BODY)
-        lines = [_PROBLEM_TEXT[p] for p in screen.problems] + [S.SEE_STAFF]
+        lines = [_PROBLEM_TEXT.get(p, S.SEE_STAFF) for p in screen.problems] + [S.SEE_STAFF]
         for line in lines:
             rect = self.text("body", t(line), self.stack(column, y, int(body * 2.6)), body)
             y = rect.bottom + self.margin // 4
@@ -555,6 +555,15 @@ class _Canvas:
                 min_size=size * 2 // 3,
             )
             y = rect.bottom + line_h // 5
+
+
+def _age_words(t: Texts, flag: str) -> str:
+    """ "21+" -> "21 or older" in the screen's language (18 and 21 have their own strings)."""
+    if flag == "18+":
+        return t(S.AGE_18)
+    if flag == "21+":
+        return t(S.AGE_21)
+    return t(S.AGE_N).format(n=flag.rstrip("+"))
 
 
 def _result_words(screen: Result) -> tuple[str, list[str]]:

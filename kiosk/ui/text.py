@@ -71,29 +71,40 @@ _BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2
 
 
 def displayable(text: str) -> str:
-    """The text as drawn: control characters (tabs, newlines, NUL...) become spaces and
-    bidi controls are dropped; raqm refuses some controls outright."""
+    """The text as drawn: control characters and line/paragraph separators (tabs, newlines,
+    NUL, U+2028/9...) become spaces and bidi controls are dropped; raqm refuses some of them
+    outright."""
     text = text.translate(_BIDI_CONTROLS)
-    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
+# Spaces that join: a date's "2030 г." or a French "10 h" never breaks there.
+_NO_BREAK = set("\u00a0\u202f\u2007\u2060\ufeff")
 
 
 def _breakable_after(char: str) -> bool:
-    return char.isspace() or unicodedata.east_asian_width(char) in {"W", "F"}
+    return (char.isspace() and char not in _NO_BREAK) or unicodedata.east_asian_width(char) in {
+        "W",
+        "F",
+    }
 
 
 class TextEngine:
-    """Lays out and renders text; one instance per display, shared by all screens."""
+    """Lays out and renders text; one instance per display, used from the loop's thread."""
 
-    def __init__(self, cache_size: int = 1024) -> None:
+    def __init__(self, cache_size: int = 1024, max_bytes: int = 96 * 2**20) -> None:
         self._fonts: dict[tuple[Face, int, bool], ImageFont.FreeTypeFont] = {}
         self._surfaces: OrderedDict[tuple[object, ...], pygame.Surface] = OrderedDict()
         self._sizes: dict[tuple[object, ...], tuple[int, int]] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
         self._cache_size = cache_size
         self._lock = Lock()
         self.hits = 0
         self.misses = 0
 
     def font(self, face: Face, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+        size = max(4, size)
         key = (face, size, bold)
         found = self._fonts.get(key)
         if found is None:
@@ -284,16 +295,17 @@ class TextEngine:
         """The block as an 8-bit coverage image; `align` start/centre/end follows the
         paragraph direction (start is the right edge for Arabic and Urdu)."""
         width = max(1, block.width)
-        image = Image.new("L", (width, max(1, block.height)), 0)
+        pad = _pad(size)  # glyph ink can reach past the advances (Nastaliq, Devanagari)
+        image = Image.new("L", (width + 2 * pad, max(1, block.height)), 0)
         draw = ImageDraw.Draw(image)
         y = 0
         for line in block.lines:
             if align == "centre":
-                x = (width - line.width) / 2
+                x = pad + (width - line.width) / 2
             elif (align == "start") == block.rtl:  # right-aligned
-                x = width - line.width
+                x = pad + width - line.width
             else:
-                x = 0
+                x = pad
             baseline = y + line.ascent
             for run in line.runs:
                 draw.text(
@@ -323,7 +335,7 @@ class TextEngine:
         cache: bool = True,
     ) -> pygame.Surface:
         """`cache=False` for holder data: it must not outlive the screen that shows it."""
-        key = (text, size, colour, chain.primary, bold, rtl, max_width, align)
+        key = (text, size, colour, chain.faces, bold, rtl, max_width, align)
         with self._lock:
             cached = self._surfaces.get(key)
             if cached is not None:
@@ -342,8 +354,10 @@ class TextEngine:
             return surface
         with self._lock:
             self._surfaces[key] = surface
-            while len(self._surfaces) > self._cache_size:
-                self._surfaces.popitem(last=False)
+            self._bytes += _size_of(surface)
+            while len(self._surfaces) > self._cache_size or self._bytes > self._max_bytes:
+                _, old = self._surfaces.popitem(last=False)
+                self._bytes -= _size_of(old)
         return surface
 
     def measure(
@@ -358,13 +372,15 @@ class TextEngine:
         cache: bool = True,
     ) -> tuple[int, int]:
         """The size `render` would give, without drawing (cached with the layout)."""
-        key = (text, size, chain.primary, bold, rtl, max_width)
+        key = (text, size, chain.faces, bold, rtl, max_width)
         found = self._sizes.get(key)
         if found is None:
             block = self.layout(text, size, chain, bold=bold, rtl=rtl, max_width=max_width)
-            found = (max(1, block.width), max(1, block.height))
+            found = (max(1, block.width) + 2 * _pad(size), max(1, block.height))
             if cache:
                 self._sizes[key] = found
+                if len(self._sizes) > self._cache_size * 4:
+                    del self._sizes[next(iter(self._sizes))]  # oldest first
         return found
 
     def preload(self, chains: list[FontChain]) -> None:
@@ -377,6 +393,16 @@ class TextEngine:
         with self._lock:
             self._surfaces.clear()
             self._sizes.clear()
+            self._bytes = 0
+
+
+def _pad(size: int) -> int:
+    return max(1, size // 10)
+
+
+def _size_of(surface: pygame.Surface) -> int:
+    width, height = surface.get_size()
+    return width * height * 4
 
 
 def _covers(face: Face, char: str) -> bool:
