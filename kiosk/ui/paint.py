@@ -142,6 +142,9 @@ class _Canvas:
             if (width <= box.w and height <= box.h) or used <= floor:
                 break
             used = max(floor, int(used * 0.9))
+        # Words shrink before they break; only at the floor is a too-long word (a name with
+        # no spaces) broken between characters.
+        break_words = width > box.w
         surf = self.engine.render(
             text,
             used,
@@ -152,6 +155,7 @@ class _Canvas:
             max_width=box.w,
             align=align,
             cache=not private,
+            break_words=break_words,
         )
         paragraph_rtl = self.rtl if rtl is None else rtl
         if align == "centre":

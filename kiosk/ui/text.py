@@ -128,12 +128,13 @@ class TextEngine:
         bold: bool = False,
         rtl: bool | None = None,
         max_width: int | None = None,
+        break_words: bool = False,
     ) -> Block:
         text = displayable(text)
         levels, paragraph_rtl = embedding_levels(text, rtl)
         faces = self._faces(text, chain)
         lines = []
-        for start, end in self._wrap(text, levels, faces, size, bold, max_width):
+        for start, end in self._wrap(text, levels, faces, size, bold, max_width, break_words):
             lines.append(self._line(text, levels, faces, start, end, size, bold))
         return Block(tuple(lines), paragraph_rtl, line_gap=size // 5)
 
@@ -199,6 +200,7 @@ class TextEngine:
         size: int,
         bold: bool,
         max_width: int | None,
+        break_words: bool = False,
     ) -> list[tuple[int, int]]:
         if (
             max_width is None
@@ -222,7 +224,7 @@ class TextEngine:
                 start = i + 1
         pieces.append((start, len(text)))
         widths = [self._width(text, levels, faces, a, b, size, bold) for a, b in pieces]
-        if any(w > max_width for w in widths):
+        if break_words and any(w > max_width for w in widths):
             # A word wider than the line (a long name with no spaces): break it between
             # characters, keeping combining marks with their base, rather than overflow.
             pieces = [
@@ -333,9 +335,10 @@ class TextEngine:
         max_width: int | None = None,
         align: str = "start",
         cache: bool = True,
+        break_words: bool = False,
     ) -> pygame.Surface:
         """`cache=False` for holder data: it must not outlive the screen that shows it."""
-        key = (text, size, colour, chain.faces, bold, rtl, max_width, align)
+        key = (text, size, colour, chain.faces, bold, rtl, max_width, align, break_words)
         with self._lock:
             cached = self._surfaces.get(key)
             if cached is not None:
@@ -343,7 +346,9 @@ class TextEngine:
                 self.hits += 1
                 return cached
         self.misses += 1
-        block = self.layout(text, size, chain, bold=bold, rtl=rtl, max_width=max_width)
+        block = self.layout(
+            text, size, chain, bold=bold, rtl=rtl, max_width=max_width, break_words=break_words
+        )
         coverage = np.asarray(self.mask(block, size, bold, align))
         surface = pygame.Surface((coverage.shape[1], coverage.shape[0]), pygame.SRCALPHA)
         surface.fill((*colour, 0))
@@ -370,12 +375,15 @@ class TextEngine:
         rtl: bool | None = None,
         max_width: int | None = None,
         cache: bool = True,
+        break_words: bool = False,
     ) -> tuple[int, int]:
         """The size `render` would give, without drawing (cached with the layout)."""
-        key = (text, size, chain.faces, bold, rtl, max_width)
+        key = (text, size, chain.faces, bold, rtl, max_width, break_words)
         found = self._sizes.get(key)
         if found is None:
-            block = self.layout(text, size, chain, bold=bold, rtl=rtl, max_width=max_width)
+            block = self.layout(
+                text, size, chain, bold=bold, rtl=rtl, max_width=max_width, break_words=break_words
+            )
             found = (max(1, block.width) + 2 * _pad(size), max(1, block.height))
             if cache:
                 self._sizes[key] = found
