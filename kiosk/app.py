@@ -15,13 +15,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.gate import Gate, GateEvent, GateSignal
+from kiosk import technician
 from kiosk.audit import Audit, Metrics
 from kiosk.card import Decision, verify_card
 from kiosk.errors import DeviceError, KioskError
@@ -133,8 +134,6 @@ def _trust_stamp(state_dir: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class Kiosk:
-    GRANT_WAIT_S = GRANT_WAIT_S
-
     def __init__(
         self,
         settings: Settings,
@@ -367,11 +366,21 @@ class Kiosk:
             decision = Decision(Reason.TRUST_STALE, "no trust data installed")
         else:
             decision = verify_card(text, self.store, int(wall), self.policy)
-            acting = not self.problems and self.menu is None
-            if decision.accepted and decision.role != "technician" and acting:
+            if decision.accepted and decision.role != "technician" and not self.standing_by:
                 decision = self.passback.check(decision, self.mono())
         self.present(decision, started)
         return decision
+
+    @property
+    def standing_by(self) -> bool:
+        """Out of service, or a technician at work: cards are verified but not acted on."""
+        return bool(self.problems) or self.menu is not None
+
+    def await_passage(self, now: float, tag: bytes | None = None) -> None:
+        """A grant went out: hold the next card until the gate reports (or GRANT_WAIT_S)."""
+        self.pending_grant = True
+        self.grant_deadline = now + GRANT_WAIT_S
+        self._granted_tag = tag
 
     def present(self, decision: Decision, started: float | None = None) -> None:
         started = time.perf_counter() if started is None else started
@@ -385,7 +394,7 @@ class Kiosk:
             )
             self._finish(decision, "technician_menu", started, wall)
             return
-        if self.problems or self.menu is not None:
+        if self.standing_by:
             # Out of service (or a technician at work): no gate, no pass, no result screen.
             self._finish(
                 decision, "ignored_out_of_service" if self.problems else "ignored", started, wall
@@ -406,9 +415,7 @@ class Kiosk:
                     self._set_problem(Problem.GATE, str(exc))
                     self._finish(decision, "gate_error", started, wall)
                     return
-                self.pending_grant = True
-                self.grant_deadline = now + GRANT_WAIT_S
-                self._granted_tag = self.passback.tag(decision)
+                self.await_passage(now, self.passback.tag(decision))
                 self.parts.metrics.grants.inc()
                 action = "grant"
             else:
@@ -494,9 +501,9 @@ class Kiosk:
     def current_screen(self, now: float) -> Screen:
         language = self._idle_language(now)
         if self.menu is not None:
-            from kiosk.technician import PIN_IDLE_S
-
-            idle_limit = PIN_IDLE_S if self.menu.locked else self.settings.technician_timeout_s
+            idle_limit = (
+                technician.PIN_IDLE_S if self.menu.locked else self.settings.technician_timeout_s
+            )
             if now - self.menu.last_input > idle_limit:
                 self.menu = None
             else:
@@ -504,8 +511,6 @@ class Kiosk:
         if isinstance(self.screen, Result) and now < self.result_until:
             left = max(1, round(self.result_until - now))
             if left != self.screen.seconds_left:
-                from dataclasses import replace
-
                 self.screen = replace(self.screen, seconds_left=left)
             return self.screen
         if now < self.reading_until and not self.problems:
@@ -579,13 +584,10 @@ class Kiosk:
             self.key_handlers[key]()
         elif self.menu is not None:
             if self.menu.locked and (pygame.K_0 <= key <= pygame.K_9 or key == pygame.K_BACKSPACE):
-                from kiosk.technician import PIN_DELETE, pin_input
-
-                pin_input(self, chr(key) if key != pygame.K_BACKSPACE else PIN_DELETE)
+                symbol = chr(key) if key != pygame.K_BACKSPACE else technician.PIN_DELETE
+                technician.pin_input(self, symbol)
             elif self.menu.locked and key in (pygame.K_RETURN, pygame.K_KP_ENTER):
-                from kiosk.technician import PIN_OK, pin_input
-
-                pin_input(self, PIN_OK)
+                technician.pin_input(self, technician.PIN_OK)
             elif key in (pygame.K_UP, pygame.K_LEFT):
                 self.menu.move(-1, now)
             elif key in (pygame.K_DOWN, pygame.K_RIGHT, pygame.K_TAB):
@@ -617,16 +619,10 @@ class Kiosk:
     # -- technician (kiosk/technician.py draws and runs the menu) -------------------------
 
     def activate(self) -> None:
-        from kiosk import technician
-
         technician.activate(self)
 
     def diagnostics(self) -> dict[str, Any]:
-        from kiosk import technician
-
         return technician.diagnostics(self)
 
     def _technician_screen(self) -> Technician:
-        from kiosk import technician
-
         return technician.screen(self)

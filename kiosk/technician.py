@@ -133,8 +133,7 @@ def activate(kiosk: Kiosk) -> None:
         return
     if item == S.TEST_GATE:
         kiosk.parts.gate.grant()
-        kiosk.pending_grant = True
-        kiosk.grant_deadline = now + kiosk.GRANT_WAIT_S
+        kiosk.await_passage(now)
         menu.result = ("gate: unlock sent; watch the turnstile (passage or timeout below)",)
     elif item == S.TEST_PRINT:
         menu.result = _test_print(kiosk)
