@@ -201,7 +201,7 @@ def test_result_returns_to_idle_and_drops_holder_data(tmp_path: Path, city: City
     assert isinstance(rig.kiosk.screen, Idle)
     display = rig.kiosk.parts.display
     engine = display.painter.engine  # type: ignore[union-attr]
-    cached = [key for key in [*engine._surfaces, *engine._sizes] if NAME in str(key)]
+    cached = [key for key in [*engine._surfaces, *engine._blocks] if NAME in str(key)]
     assert cached == []
 
 

@@ -210,6 +210,6 @@ def test_private_text_leaves_nothing_behind(engine: TextEngine) -> None:
     name = "Privatemarker Qzx 欧阳娜娜"
     engine.render(name, 40, (255, 255, 255), chain_for("Hans"), max_width=300, cache=False)
     engine.measure(name, 40, chain_for("Hans"), max_width=300, cache=False)
-    remembered = [*engine._surfaces, *engine._sizes]
+    remembered = [*engine._surfaces, *engine._blocks]
     assert not any(name in str(key) or "欧阳" in str(key) for key in remembered)
     assert not any("欧" in str(vars(chain)) for chain in (chain_for("Hans"), chain_for("Latn")))

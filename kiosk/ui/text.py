@@ -95,7 +95,7 @@ class TextEngine:
     def __init__(self, cache_size: int = 1024, max_bytes: int = 96 * 2**20) -> None:
         self._fonts: dict[tuple[Face, int, bool], ImageFont.FreeTypeFont] = {}
         self._surfaces: OrderedDict[tuple[object, ...], pygame.Surface] = OrderedDict()
-        self._sizes: dict[tuple[object, ...], tuple[int, int]] = {}
+        self._blocks: dict[tuple[object, ...], Block] = {}  # layouts, shared by measure/render
         self._bytes = 0
         self._max_bytes = max_bytes
         self._cache_size = cache_size
@@ -144,16 +144,18 @@ class TextEngine:
         faces: list[Face] = []
         current = chain.primary
         for char in text:
-            category = unicodedata.category(char)
-            strong = category[0] in "LM"
             from_font = chain.face_for(char)
             if from_font is None:
                 faces.append(current)  # drawn as the face's .notdef box; tests forbid this
-            elif strong or (char.isspace() is False and not _covers(current, char)):
-                faces.append(from_font)
+                continue
+            if unicodedata.category(char)[0] in "LM":  # a letter or mark starts its face's run
                 current = from_font
-            else:
-                faces.append(current if _covers(current, char) else from_font)
+            elif not _covers(current, char):
+                faces.append(from_font)  # a neutral the run's face lacks
+                if not char.isspace():
+                    current = from_font
+                continue
+            faces.append(current)
         return faces
 
     def _runs(
@@ -346,9 +348,7 @@ class TextEngine:
                 self.hits += 1
                 return cached
         self.misses += 1
-        block = self.layout(
-            text, size, chain, bold=bold, rtl=rtl, max_width=max_width, break_words=break_words
-        )
+        block = self._laid_out(text, size, chain, bold, rtl, max_width, break_words, cache)
         coverage = np.asarray(self.mask(block, size, bold, align))
         surface = pygame.Surface((coverage.shape[1], coverage.shape[0]), pygame.SRCALPHA)
         surface.fill((*colour, 0))
@@ -377,19 +377,32 @@ class TextEngine:
         cache: bool = True,
         break_words: bool = False,
     ) -> tuple[int, int]:
-        """The size `render` would give, without drawing (cached with the layout)."""
+        """The size `render` would give, without drawing (the layout is kept for it)."""
+        block = self._laid_out(text, size, chain, bold, rtl, max_width, break_words, cache)
+        return max(1, block.width) + 2 * _pad(size), max(1, block.height)
+
+    def _laid_out(
+        self,
+        text: str,
+        size: int,
+        chain: FontChain,
+        bold: bool,
+        rtl: bool | None,
+        max_width: int | None,
+        break_words: bool,
+        cache: bool,
+    ) -> Block:
         key = (text, size, chain.faces, bold, rtl, max_width, break_words)
-        found = self._sizes.get(key)
-        if found is None:
+        block = self._blocks.get(key)
+        if block is None:
             block = self.layout(
                 text, size, chain, bold=bold, rtl=rtl, max_width=max_width, break_words=break_words
             )
-            found = (max(1, block.width) + 2 * _pad(size), max(1, block.height))
             if cache:
-                self._sizes[key] = found
-                if len(self._sizes) > self._cache_size * 4:
-                    del self._sizes[next(iter(self._sizes))]  # oldest first
-        return found
+                self._blocks[key] = block
+                if len(self._blocks) > self._cache_size * 4:
+                    del self._blocks[next(iter(self._blocks))]  # oldest first
+        return block
 
     def preload(self, chains: list[FontChain]) -> None:
         """Read every face's cmap now, not during the first card's result."""
@@ -400,7 +413,7 @@ class TextEngine:
     def clear(self) -> None:
         with self._lock:
             self._surfaces.clear()
-            self._sizes.clear()
+            self._blocks.clear()
             self._bytes = 0
 
 
