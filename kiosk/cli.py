@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from kiosk.card import Decision, verify_card
 from kiosk.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
 from kiosk.policy import Mode, Policy, Stale
-from kiosk.trust import TrustStore, parse_bundle
+from kiosk.trust import TrustStore, parse_bundle, trust_report
 from kiosk.trust_state import TrustState, read_limited
 
 DEFAULT_STATE_DIR = Path(
@@ -306,51 +306,6 @@ def cmd_trust_status(args: argparse.Namespace) -> int:
     return EXIT_OK if fresh else EXIT_REJECTED
 
 
-def trust_report(store: TrustStore, now: int) -> dict[str, Any]:
-    bundle = store.bundle
-    lists: list[dict[str, Any]] = [
-        {
-            "uri": t.uri,
-            "slots": t.statuses.size,
-            "bits": t.statuses.bits,
-            "issued_at": t.issued_at,
-            "age_s": now - t.issued_at,
-            "expires_in_s": None if t.expires_at is None else t.expires_at - now,
-            "refresh_due_in_s": None if t.refresh_due is None else t.refresh_due - now,
-        }
-        for t in store.lists.values()
-    ]
-    expiries = [
-        bundle.expires_at - now,
-        *(i["expires_in_s"] for i in lists if i["expires_in_s"] is not None),
-    ]
-    return {
-        "bundle": {
-            "issuer": bundle.issuer,
-            "version": bundle.version,
-            "issued_at": bundle.issued_at,
-            "age_s": now - bundle.issued_at,
-            "expires_in_s": bundle.expires_at - now,
-            "keys": [
-                {
-                    "kid": k.kid.hex(),
-                    "use": k.use,
-                    "nbf": k.nbf,
-                    "exp": k.exp,
-                    "revoked": k.kid in bundle.revoked_kids,
-                }
-                for k in bundle.keys.values()
-            ],
-            "next_roots": [r.hex() for r in bundle.next_roots],
-        },
-        "status_lists": lists,
-        "clock_floor": store.clock_floor,
-        "clock_ok": now >= store.clock_floor,
-        "fresh": min(expiries) >= 0 and now >= store.clock_floor,
-        "problems": list(store.problems),
-    }
-
-
 def _age(seconds: int) -> str:
     return f"{seconds / 3600:.1f} h" if abs(seconds) < 172800 else f"{seconds / 86400:.1f} days"
 
@@ -402,6 +357,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kiosk.config import DEFAULT_PATH
+
     parser = argparse.ArgumentParser(prog="kiosk", description="CityCard Kiosk")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -443,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_parser = trust_sub.add_parser(
         "sync", help="fetch the bundle and status lists from the config's URLs (systemd timer)"
     )
-    sync_parser.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    sync_parser.add_argument("--config", type=Path, default=DEFAULT_PATH)
     sync_parser.set_defaults(func=cmd_trust_sync)
 
     decode = sub.add_parser("decode", help="decode QR codes in images with the kiosk's chain")
@@ -489,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     run_parser = sub.add_parser("run", help="run the kiosk (systemd starts this)")
-    run_parser.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    run_parser.add_argument("--config", type=Path, default=DEFAULT_PATH)
     run_parser.add_argument(
         "--headless",
         action="store_true",
@@ -498,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser("doctor", help="check camera, decoder, devices, trust data, clock")
-    doctor.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    doctor.add_argument("--config", type=Path, default=DEFAULT_PATH)
     doctor.set_defaults(func=cmd_doctor)
     return parser
 

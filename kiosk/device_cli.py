@@ -229,6 +229,8 @@ def cmd_device_test(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    from kiosk.config import DEFAULT_PATH
+
     device = sub.add_parser("device", help="serial devices: list ports, test gate/printer/reader")
     device_sub = device.add_subparsers(dest="device_command", required=True)
     listing = device_sub.add_parser("list", help="serial ports, with stable by-id names")
@@ -237,7 +239,7 @@ def add_parser(sub: Any) -> None:
         "test", help="pulse the gate, print a test pass, or send a test card read to the panel"
     )
     test.add_argument("device", choices=["gate", "printer", "reader"])
-    test.add_argument("--config", type=Path, default=Path("/etc/kiosk/kiosk.toml"))
+    test.add_argument("--config", type=Path, default=DEFAULT_PATH)
     test.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
     test.add_argument(
         "--simulate",

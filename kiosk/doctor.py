@@ -35,7 +35,7 @@ class Check:
 
 
 def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
-    from kiosk.cli import trust_report
+    from kiosk.trust import trust_report
     from kiosk.trust_state import TrustState
 
     try:

@@ -190,7 +190,7 @@ def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
         "frames_decoded": getattr(kiosk.parts.scanner, "frames_decoded", None),
     }
     if kiosk.store is not None:
-        from kiosk.cli import trust_report
+        from kiosk.trust import trust_report
 
         report["trust"] = trust_report(kiosk.store, int(kiosk.clock()))
     return report
@@ -215,7 +215,7 @@ def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
     if item == S.TRUST_STATUS:
         if kiosk.store is None:
             return ("no trust data: run `kiosk trust import` or `kiosk trust sync`",)
-        from kiosk.cli import trust_report
+        from kiosk.trust import trust_report
 
         r = trust_report(kiosk.store, int(kiosk.clock()))
         b = r["bundle"]

@@ -302,3 +302,50 @@ class TrustStore:
     @property
     def issuer(self) -> str:
         return self.bundle.issuer
+
+
+def trust_report(store: TrustStore, now: int) -> dict[str, Any]:
+    """Versions, ages and expiries of the trust data (`kiosk trust status`, the technician
+    menu, `kiosk doctor`, the diagnostics export)."""
+    bundle = store.bundle
+    lists: list[dict[str, Any]] = [
+        {
+            "uri": t.uri,
+            "slots": t.statuses.size,
+            "bits": t.statuses.bits,
+            "issued_at": t.issued_at,
+            "age_s": now - t.issued_at,
+            "expires_in_s": None if t.expires_at is None else t.expires_at - now,
+            "refresh_due_in_s": None if t.refresh_due is None else t.refresh_due - now,
+        }
+        for t in store.lists.values()
+    ]
+    expiries = [
+        bundle.expires_at - now,
+        *(i["expires_in_s"] for i in lists if i["expires_in_s"] is not None),
+    ]
+    return {
+        "bundle": {
+            "issuer": bundle.issuer,
+            "version": bundle.version,
+            "issued_at": bundle.issued_at,
+            "age_s": now - bundle.issued_at,
+            "expires_in_s": bundle.expires_at - now,
+            "keys": [
+                {
+                    "kid": k.kid.hex(),
+                    "use": k.use,
+                    "nbf": k.nbf,
+                    "exp": k.exp,
+                    "revoked": k.kid in bundle.revoked_kids,
+                }
+                for k in bundle.keys.values()
+            ],
+            "next_roots": [r.hex() for r in bundle.next_roots],
+        },
+        "status_lists": lists,
+        "clock_floor": store.clock_floor,
+        "clock_ok": now >= store.clock_floor,
+        "fresh": min(expiries) >= 0 and now >= store.clock_floor,
+        "problems": list(store.problems),
+    }
