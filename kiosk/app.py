@@ -389,9 +389,7 @@ class Kiosk:
             if now < self.pin_locked_until:
                 self._finish(decision, "technician_locked_out", started, wall)
                 return
-            self.menu = TechnicianMenu(
-                opened_at=now, last_input=now, locked=bool(self.settings.technician_pin)
-            )
+            self.menu = TechnicianMenu(last_input=now, locked=bool(self.settings.technician_pin))
             self._finish(decision, "technician_menu", started, wall)
             return
         if self.standing_by:

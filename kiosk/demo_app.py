@@ -66,7 +66,6 @@ class HandCamera:
         self._asked: queue.Queue[str] = queue.Queue()
         self._rng = np.random.default_rng(seed)
         self._closed = threading.Event()
-        self.shown = 0
 
     def present(self, text: str) -> None:
         self._asked.put(text)
@@ -109,7 +108,6 @@ class HandCamera:
                 images = [
                     render_frame(texture, self._rng, SIZE, look) for _ in range(self.card_frames)
                 ]
-                self.shown += 1
             for image in images:
                 if self._closed.is_set():
                     return

@@ -52,7 +52,6 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class TechnicianMenu:
-    opened_at: float
     selected: int = 0
     result: tuple[str, ...] = ()  # what the last action reported
     last_input: float = field(default=0.0)

@@ -47,7 +47,7 @@ def build_printer(devices: DeviceConfig) -> Any:
     return EscposPrinter(devices.printer)
 
 
-def settings_of(config: KioskConfig, specimen: bool = False) -> Settings:
+def settings_of(config: KioskConfig) -> Settings:
     return Settings(
         site=config.site.name,
         mode=Mode(config.site.mode),
@@ -57,7 +57,6 @@ def settings_of(config: KioskConfig, specimen: bool = False) -> Settings:
         result_s=config.display.result_s,
         idle_cycle_s=config.display.idle_cycle_s,
         fps=config.display.fps,
-        specimen=specimen,
         technician_pin=config.site.technician_pin,
         hold_during_result=config.site.hold_during_result,
         policies={mode: config.policy(mode) for mode in Mode},
@@ -69,8 +68,6 @@ def build_kiosk(
     out: TextIO,
     *,
     headless: bool = False,
-    with_display: bool = True,
-    specimen: bool = False,
 ) -> Kiosk:
     quiet_libraries()
     events: queue.Queue[ScanEvent] = queue.Queue()
@@ -79,13 +76,11 @@ def build_kiosk(
     if config.metrics.listen:
         server = metrics.serve(config.metrics.listen)
         closers.append(server.shutdown)
-    display = sounds = None
-    if with_display:
-        from kiosk.ui.display import Display
-        from kiosk.ui.sound import Sounds
+    from kiosk.ui.display import Display
+    from kiosk.ui.sound import Sounds
 
-        display = Display(config.display, headless=headless)
-        sounds = Sounds(config.display.volume, config.display.voice)
+    display = Display(config.display, headless=headless)
+    sounds = Sounds(config.display.volume, config.display.voice)
     parts = Parts(
         scan_events=events,
         gate=build_gate(config.devices),
@@ -98,4 +93,4 @@ def build_kiosk(
         scanner=build_scanner(config.camera, events),
         closers=closers,
     )
-    return Kiosk(settings_of(config, specimen), parts)
+    return Kiosk(settings_of(config), parts)

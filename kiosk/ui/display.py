@@ -83,7 +83,6 @@ class Display:
         self.placed: list[Placed] = []
         self._shown: Screen | None = None
         self._scratch: Any = None
-        self.frames = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -97,7 +96,6 @@ class Display:
         self.placed = self.painter.paint(self.surface, screen, now)
         self._pygame.display.flip()
         self._shown = screen
-        self.frames += 1
         return True
 
     def warm(self, screen: Screen) -> None:

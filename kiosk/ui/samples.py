@@ -3,12 +3,11 @@ and reviewers, and what the layout tests check in every language and size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 from kiosk.reasons import Reason
 from kiosk.ui import strings as S
-from kiosk.ui.i18n import ENGLISH, LANGUAGES, Language
+from kiosk.ui.i18n import LANGUAGES, Language
 from kiosk.ui.screens import (
     Frame,
     Idle,
@@ -123,14 +122,3 @@ def names() -> list[str]:
         "technician",
         *(f"rejected-{r.lower().replace('_', '-')}" for r in _REFUSALS),
     ]
-
-
-def everything(
-    languages: tuple[Language, ...] = LANGUAGES,
-) -> Iterator[tuple[str, Language, Screen]]:
-    for name in names():
-        for lang in languages:
-            yield name, lang, sample(name, lang)
-
-
-__all__ = ["ENGLISH", "everything", "names", "sample"]
