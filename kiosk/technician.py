@@ -13,6 +13,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ ITEMS = S.TECHNICIAN_ITEMS
 VOLUMES = (0.0, 0.3, 0.6, 1.0)
 
 
+@cache  # read from package metadata once: the menu's panes are rebuilt every frame
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in (
@@ -183,7 +185,7 @@ def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
         "site": kiosk.settings.site,
         "mode": kiosk.mode.value,
         "languages": [lang.code for lang in kiosk.settings.languages],
-        "versions": versions(),
+        "versions": dict(versions()),
         "counts": dict(kiosk.counts),
         "problems": dict(kiosk.problems),
         "frames_decoded": getattr(kiosk.parts.scanner, "frames_decoded", None),
