@@ -72,14 +72,10 @@ class Display:
         pygame.display.set_caption("CityCard Kiosk")
         if not self.headless:
             pygame.mouse.set_visible(not config.fullscreen)
-        from kiosk.ui.fonts import chain_for
-        from kiosk.ui.i18n import LANGUAGES
         from kiosk.ui.paint import Painter
         from kiosk.ui.text import TextEngine
 
-        engine = TextEngine()
-        engine.preload([chain_for(lang.script) for lang in LANGUAGES])
-        self.painter = Painter(engine)
+        self.painter = Painter(TextEngine())
         self.placed: list[Placed] = []
         self._shown: Screen | None = None
         self._scratch: Any = None
@@ -102,6 +98,12 @@ class Display:
         """Paint a screen off screen, so its words are shaped and cached before a card
         needs them (the loop does one per idle frame after start-up)."""
         if self._scratch is None:
+            # First idle frame: read every face's cmap (≈ 0.5 s) now, after start-up, so a
+            # name in any script never waits for it during a card.
+            from kiosk.ui.fonts import chain_for
+            from kiosk.ui.i18n import LANGUAGES
+
+            self.painter.engine.preload([chain_for(lang.script) for lang in LANGUAGES])
             self._scratch = self._pygame.Surface(self.surface.get_size())
         self.painter.paint(self._scratch, screen, 0.0)
 
