@@ -261,9 +261,23 @@ def _decode_video(chain: Any, path: Path) -> tuple[list[str], int]:
     return list(texts), frames
 
 
-def cmd_trust_import(args: argparse.Namespace) -> int:
+def _now(args: argparse.Namespace) -> int:
+    at = getattr(args, "at", None)
+    return int(time.time()) if at is None else at
+
+
+def _trust_state(args: argparse.Namespace) -> TrustState:
     roots = _roots(args)
-    state = TrustState(args.state_dir, roots)
+    skew = 300
+    if getattr(args, "config", None) is not None:
+        from kiosk.config import load_config
+
+        skew = load_config(args.config).policy().skew_s
+    return TrustState(args.state_dir, roots, skew_s=skew, clock=lambda: _now(args))
+
+
+def cmd_trust_import(args: argparse.Namespace) -> int:
+    state = _trust_state(args)
     for path in args.files:
         for result in state.import_bytes(read_limited(path)):
             verb = "installed" if result.installed else "unchanged"
@@ -281,9 +295,8 @@ def cmd_trust_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_status(args: argparse.Namespace) -> int:
-    now = int(time.time())
-    roots = _roots(args)
-    store = TrustState(args.state_dir, roots).load()
+    now = _now(args)
+    store = _trust_state(args).load()
     if store is None:
         raise ConfigError(f"no trust data in {args.state_dir}")
     report = trust_report(store, now)
@@ -294,6 +307,10 @@ def cmd_trust_status(args: argparse.Namespace) -> int:
         print(
             f"issuer {bundle['issuer']}, bundle version {bundle['version']}, "
             f"{_age(bundle['age_s'])} old, {_until(bundle['expires_in_s'])}"
+        )
+        print(
+            f"signed by root {bundle['signer_root'][:16]}… ({bundle['signer_trusted_as']}); "
+            f"pinned: {', '.join(r[:16] + '…' for r in report['pinned_roots'])}"
         )
         for item in report["status_lists"]:
             print(
@@ -392,10 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp = trust_sub.add_parser("import", help="install a bundle or status list from files")
     imp.add_argument("files", nargs="+", type=Path)
     _add_trust_options(imp, verify=False)
+    imp.add_argument("--at", type=int, metavar="EPOCH", help=argparse.SUPPRESS)
     imp.set_defaults(func=cmd_trust_import)
     status = trust_sub.add_parser("status", help="versions, ages and expiry of trust data")
     _add_trust_options(status, verify=False)
     status.add_argument("--json", action="store_true")
+    status.add_argument("--at", type=int, metavar="EPOCH", help=argparse.SUPPRESS)
     status.set_defaults(func=cmd_trust_status)
     sync_parser = trust_sub.add_parser(
         "sync", help="fetch the bundle and status lists from the config's URLs (systemd timer)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from nacl.exceptions import CryptoError
@@ -152,6 +152,23 @@ def _decode(data: bytes, what: str, limit: int) -> Sign1:
         return decode_sign1(data, what)
 
 
+def decode_trust_file(data: bytes) -> tuple[str, Sign1]:
+    """Which kind of trust file `data` is ("bundle" or "status list"), and its envelope.
+
+    The envelope is decoded strictly and the size capped per kind before anything inside
+    the payload is looked at.
+    """
+    sign1 = _decode(data, "trust file", MAX_BUNDLE_BYTES)
+    if sign1.protected.get(HDR_TYP) == STATUS_LIST_TYP:
+        if len(data) > MAX_STATUS_LIST_TOKEN_BYTES:
+            raise _fail(
+                "status list",
+                f"{len(data)} bytes is over the {MAX_STATUS_LIST_TOKEN_BYTES}-byte limit",
+            )
+        return "status list", sign1
+    return "bundle", sign1
+
+
 def _verifier(public_key: bytes, what: str) -> VerifyKey:
     try:
         return VerifyKey(public_key)
@@ -241,18 +258,28 @@ def status_list_from_claims(claims: Mapping[Any, Any]) -> StatusList:
 
 
 def parse_status_list_token(data: bytes, bundle: Bundle) -> StatusListToken:
-    """Verify a status list token against the status keys of `bundle`."""
-    sign1, claims = decode_status_list_token(data)
+    """Verify a status list token against the status keys of `bundle`.
+
+    The signature is checked before the payload is decoded: unsigned bytes cost nothing.
+    """
+    what = "status list"
+    sign1 = _decode(data, what, MAX_STATUS_LIST_TOKEN_BYTES)
+    if sign1.protected.get(HDR_TYP) != STATUS_LIST_TYP:
+        raise _fail(what, f"protected typ must be {STATUS_LIST_TYP!r}")
     with _as_trust_error():
-        kid = require_ed25519_header(sign1, "status list")
-    uri = _text(claims, CLAIM_SUB, "status list")
+        kid = require_ed25519_header(sign1, what)
+    key = bundle.keys.get(kid)
+    if key is None or key.use != "status":
+        raise _fail(what, f"signing key {kid.hex()}: {bundle.key_fit(kid, 'status', 0)[1]}")
+    if not sign1.verify(key.verifier):
+        raise _fail(what, "signature does not verify")
+    claims = _payload_map(sign1, what)
+    uri = _text(claims, CLAIM_SUB, what)
     what = f"status list {uri}"
     issued_at = _int(claims, CLAIM_IAT, what)
     key, why = bundle.key_fit(kid, "status", issued_at)
     if key is None:
         raise _fail(what, f"signing key {kid.hex()}: {why}")
-    if not sign1.verify(key.verifier):
-        raise _fail(what, "signature does not verify")
     iss = claims.get(CLAIM_ISS)
     if iss is not None and iss != bundle.issuer:
         raise _fail(what, f"issuer {describe(iss)} is not {bundle.issuer!r}")
@@ -275,10 +302,18 @@ class TrustStore:
     lists: Mapping[str, StatusListToken]
     clock_floor: int
     problems: tuple[str, ...] = ()
+    # root: "pinned" | "announced by <root>"; empty when the caller gave the roots directly
+    roots: Mapping[bytes, str] = field(default_factory=dict)
+    pinned: tuple[bytes, ...] = ()
 
     @classmethod
     def build(
-        cls, bundle: Bundle, extra_tokens: Iterable[bytes] = (), clock_floor: int = 0
+        cls,
+        bundle: Bundle,
+        extra_tokens: Iterable[bytes] = (),
+        clock_floor: int = 0,
+        roots: Mapping[bytes, str] | None = None,
+        pinned: Iterable[bytes] = (),
     ) -> TrustStore:
         """Verify the bundle's own status lists and `extra_tokens`; newest per uri wins.
 
@@ -297,7 +332,10 @@ class TrustStore:
             if held is None or token.issued_at > held.issued_at:
                 lists[token.uri] = token
         floor = max([clock_floor, bundle.issued_at, *(t.issued_at for t in lists.values())])
-        return cls(bundle, lists, floor, tuple(problems))
+        return cls(bundle, lists, floor, tuple(problems), dict(roots or {}), tuple(pinned))
+
+    def with_floor(self, clock_floor: int, problems: tuple[str, ...]) -> TrustStore:
+        return replace(self, clock_floor=max(self.clock_floor, clock_floor), problems=problems)
 
     @property
     def issuer(self) -> str:
@@ -342,7 +380,11 @@ def trust_report(store: TrustStore, now: int) -> dict[str, Any]:
                 for k in bundle.keys.values()
             ],
             "next_roots": [r.hex() for r in bundle.next_roots],
+            "signer_root": bundle.signer.hex(),
+            "signer_trusted_as": store.roots.get(bundle.signer, "given"),
         },
+        "pinned_roots": [r.hex() for r in store.pinned],
+        "trusted_roots": [r.hex() for r in store.roots],
         "status_lists": lists,
         "clock_floor": store.clock_floor,
         "clock_ok": now >= store.clock_floor,

@@ -1,66 +1,86 @@
-"""The kiosk's trust data on disk: atomic storage, rollback refusal, last good kept.
+"""The kiosk's trust data on disk: pinned roots decide, floors refuse rollback, files verify.
 
 Layout of the state directory:
 
-    state.json           trusted successor roots, clock floor, issuer
-    bundle.cose          the newest accepted trust bundle, exactly as signed
+    bundles/<root>.cose  the newest accepted bundle signed by each root, exactly as signed
     lists/<hash>.cwt     the newest accepted status list per uri
+    state.json           rollback floors: a version and date per root, a date per list uri
 
-Everything is re-verified when loaded, so a damaged file is noticed, never trusted. Every
-write goes to a temporary file, is fsynced, then renamed over the old one: a crash or power
-cut at any moment leaves either the old or the new file, never half of one. `state.json`
-is written (with the union of old and new roots) before the bundle it vouches for, so the
-stored bundle always verifies whatever the moment of a crash.
+**The pins in the configuration are the only source of root trust.** Every load starts from
+them and walks the stored bundles: a bundle signed by a trusted root makes the roots in its
+`next_roots` trusted, and so on. Nothing on disk vouches for a root by itself, so a root
+removed from the pins takes its whole lineage with it at the next load. The installed
+bundle is the newest one whose signer is trusted now.
+
+**Floors** (rollback protection and the clock floor) count only for data trusted now: a
+root's floor while the root is trusted, a list's while the key that signed it is fit in
+the installed bundle. So data from an un-pinned root or a revoked key never blocks good
+data. Floors are kept in the signed files and in `state.json` both, so they survive the loss
+or damage of either.
+
+Every read refuses symlinks and anything but a regular file under its size cap; every write
+goes to an unpredictable temporary name (mkstemp) in the same folder, is fsynced and renamed
+over the old file. Writers hold an exclusive `flock` on `.lock` and first remove what a
+killed writer left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.cose import HDR_TYP, CoseError, decode_sign1
 from kiosk.errors import TrustError
 from kiosk.trust import (
     MAX_BUNDLE_BYTES,
-    STATUS_LIST_TYP,
+    MAX_STATUS_LIST_TOKEN_BYTES,
     Bundle,
     StatusListToken,
     TrustStore,
+    decode_trust_file,
     parse_bundle,
     parse_status_list_token,
 )
 
-BUNDLE_FILE = "bundle.cose"
-STATE_FILE = "state.json"
+BUNDLES_DIR = "bundles"
 LISTS_DIR = "lists"
+STATE_FILE = "state.json"
+LEGACY_BUNDLE_FILE = "bundle.cose"  # before 2026-12: one bundle, roots kept in state.json
 TMP_MARK = ".tmp-"
+STATE_VERSION = 2
+MAX_STATE_BYTES = 1024 * 1024
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+def _open_regular(path: Path, flags: int = os.O_RDONLY) -> int:
+    """An fd of `path` if it is a regular file; never follows a symlink, never blocks."""
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TrustError(f"{path}: is a symlink, refused") from None
+        raise TrustError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise TrustError(f"{path}: not a regular file, refused")
+    return fd
 
 
 def read_limited(path: Path, limit: int = MAX_BUNDLE_BYTES) -> bytes:
-    """Read a trust file a technician brought, refusing anything over `limit` bytes."""
+    """Read a trust file, refusing symlinks, FIFOs, devices and anything over `limit` bytes."""
+    fd = _open_regular(path)
     try:
-        with open(path, "rb") as src:
+        with os.fdopen(fd, "rb") as src:
             data = src.read(limit + 1)
     except OSError as exc:
         raise TrustError(f"{path}: cannot read ({exc.strerror})") from None
@@ -69,11 +89,185 @@ def read_limited(path: Path, limit: int = MAX_BUNDLE_BYTES) -> bytes:
     return data
 
 
-def is_status_list(data: bytes) -> bool:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves the old or the new file, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent)
     try:
-        return decode_sign1(data).protected.get(HDR_TYP) == STATUS_LIST_TYP
-    except CoseError:
-        return False
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)  # rename replaces a symlink at `path`, never its target
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _short(root: bytes) -> str:
+    return root.hex()[:16]
+
+
+def _root_file(root: bytes) -> str:
+    return f"{_short(root)}.cose"
+
+
+# -- state.json: floors, validated field by field ---------------------------------------------
+
+
+@dataclass
+class Floors:
+    """Rollback floors as `state.json` keeps them. Not a source of trust: each entry counts
+    only while its root (bundles) or its signing key (lists) is trusted."""
+
+    bundles: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # root: version, iat
+    lists: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # uri: iat, kid
+
+    def to_json(self) -> bytes:
+        meta = {
+            "v": STATE_VERSION,
+            "bundles": {
+                r.hex(): {"version": v, "issued_at": t} for r, (v, t) in self.bundles.items()
+            },
+            "lists": {u: {"issued_at": t, "kid": k.hex()} for u, (t, k) in self.lists.items()},
+        }
+        return json.dumps(meta, indent=1, sort_keys=True).encode()
+
+    def raise_bundle(self, root: bytes, version: int, issued_at: int) -> None:
+        held = self.bundles.get(root, (0, 0))
+        self.bundles[root] = (max(held[0], version), max(held[1], issued_at))
+
+    def raise_list(self, uri: str, issued_at: int, kid: bytes) -> None:
+        held = self.lists.get(uri)
+        if held is None or issued_at >= held[0]:
+            self.lists[uri] = (issued_at, kid)
+
+
+def _count(value: Any, what: str) -> int:
+    # json gives float('nan') and float('inf') for NaN/Infinity: only plain ints pass
+    if type(value) is not int or not 0 <= value < 2**63:
+        raise ValueError(f"{what} is not a non-negative integer")
+    return value
+
+
+def _hex(value: Any, length: int, what: str) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * length:
+        raise ValueError(f"{what} is not {length} bytes of hex")
+    return bytes.fromhex(value)
+
+
+def parse_floors(data: bytes) -> Floors:
+    """`state.json` → Floors; ValueError naming the first field that is wrong."""
+    meta = json.loads(data, parse_constant=lambda name: math.nan)
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    if "v" not in meta and "roots" in meta:
+        return Floors()  # the layout before 2026-12: it held no floors worth keeping
+    if meta.get("v") != STATE_VERSION:
+        raise ValueError(f"unknown layout v={meta.get('v')!r}")
+    floors = Floors()
+    bundles, lists = meta.get("bundles", {}), meta.get("lists", {})
+    if not isinstance(bundles, dict) or not isinstance(lists, dict):
+        raise ValueError("bundles and lists must be objects")
+    for root, entry in bundles.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"bundles.{root} is not an object")
+        floors.bundles[_hex(root, 32, "a root")] = (
+            _count(entry.get("version"), f"bundles.{root}.version"),
+            _count(entry.get("issued_at"), f"bundles.{root}.issued_at"),
+        )
+    for uri, entry in lists.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"lists.{uri} is not an object")
+        floors.lists[uri] = (
+            _count(entry.get("issued_at"), f"lists.{uri}.issued_at"),
+            _hex(entry.get("kid"), 8, f"lists.{uri}.kid"),
+        )
+    return floors
+
+
+# -- what the pins vouch for now ----------------------------------------------------------------
+
+
+@dataclass
+class Chain:
+    """The stored trust data as the pins see it now."""
+
+    trusted: dict[bytes, str]  # root: "pinned" | "announced by <root>"
+    bundles: dict[bytes, Bundle]  # signer: its newest stored bundle, signer trusted
+    sources: dict[bytes, Path]  # signer: the file its bundle came from
+    floors: Floors
+    problems: list[str]
+    untrusted: list[str]  # stored bundles no trusted root signed
+
+    @property
+    def active(self) -> Bundle | None:
+        if not self.bundles:
+            return None
+        return max(self.bundles.values(), key=lambda b: (b.version, b.issued_at))
+
+    @property
+    def version_floor(self) -> int:
+        floors = [b.version for b in self.bundles.values()]
+        floors += [v for r, (v, _) in self.floors.bundles.items() if r in self.trusted]
+        return max(floors, default=0)
+
+    def bundle_clock_floor(self) -> int:
+        floors = [b.issued_at for b in self.bundles.values()]
+        floors += [t for r, (_, t) in self.floors.bundles.items() if r in self.trusted]
+        return max(floors, default=0)
+
+    def list_floor(self, uri: str, bundle: Bundle) -> int:
+        """The newest `iat` for `uri` that counts: only while its key is fit in `bundle`."""
+        held = self.floors.lists.get(uri)
+        if held is None:
+            return 0
+        issued_at, kid = held
+        key, _ = bundle.key_fit(kid, "status", issued_at)
+        return issued_at if key is not None else 0
+
+
+def _walk(
+    pinned: Sequence[bytes], candidates: Mapping[Path, bytes]
+) -> tuple[dict[bytes, str], dict[bytes, Bundle], dict[bytes, Path], list[Path]]:
+    """Trusted roots from the pins through the newest bundle of each trusted signer."""
+    verified: dict[bytes, tuple[Bundle, Path]] = {}
+    known = dict.fromkeys(pinned, "pinned")
+    pending = dict(candidates)
+    progress = True
+    while progress and pending:
+        progress = False
+        for path, data in list(pending.items()):
+            try:
+                bundle = parse_bundle(data, tuple(known))
+            except TrustError:
+                continue  # not (yet) signed by a root we know
+            del pending[path]
+            progress = True
+            held = verified.get(bundle.signer)
+            if held is None or bundle.version > held[0].version:
+                verified[bundle.signer] = (bundle, path)
+            for root in bundle.next_roots:
+                known.setdefault(root, f"announced by {_short(bundle.signer)}")
+    # Announcements count only from the newest bundle of a signer that is itself trusted.
+    trusted = dict.fromkeys(pinned, "pinned")
+    frontier = list(trusted)
+    while frontier:
+        signer = frontier.pop(0)
+        if signer in verified:
+            for root in verified[signer][0].next_roots:
+                if root not in trusted:
+                    trusted[root] = f"announced by {_short(signer)}"
+                    frontier.append(root)
+    bundles = {s: b for s, (b, _) in verified.items() if s in trusted}
+    sources = {s: p for s, (_, p) in verified.items() if s in trusted}
+    untrusted = [*pending, *(p for s, (_, p) in verified.items() if s not in trusted)]
+    return trusted, bundles, sources, untrusted
 
 
 @dataclass(frozen=True)
@@ -84,164 +278,262 @@ class ImportResult:
 
 
 class TrustState:
-    def __init__(self, state_dir: Path, pinned_roots: Sequence[bytes]) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        pinned_roots: Sequence[bytes],
+        *,
+        skew_s: int = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not pinned_roots:
             raise TrustError("no pinned root key: set trust.root_keys (or --root-key)")
         self.dir = Path(state_dir)
-        self.pinned = tuple(pinned_roots)
+        self.pinned = tuple(dict.fromkeys(pinned_roots))
+        self.skew_s = skew_s
+        self.clock = clock
 
     # -- reading -------------------------------------------------------------------------
 
-    def _meta(self) -> dict[str, Any]:
+    def _floors(self, problems: list[str]) -> Floors:
+        path = self.dir / STATE_FILE
+        if not os.path.lexists(path):
+            return Floors()
         try:
-            meta = json.loads((self.dir / STATE_FILE).read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise TrustError(f"{self.dir / STATE_FILE}: unreadable ({exc})") from None
-        return meta if isinstance(meta, dict) else {}
+            return parse_floors(read_limited(path, MAX_STATE_BYTES))
+        except TrustError as exc:
+            problems.append(f"{STATE_FILE} is damaged ({exc}); floors come from the signed files")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problems.append(f"{STATE_FILE} is damaged ({exc}); floors come from the signed files")
+        return Floors()
 
-    def _successor_roots(self) -> list[bytes]:
-        """Roots vouched for by the installed bundle (its signer and its next_roots)."""
-        roots = []
-        for hex_key in self._meta().get("roots", []):
-            with contextlib.suppress(ValueError, TypeError):
-                roots.append(bytes.fromhex(hex_key))
-        return roots
+    def _bundle_paths(self) -> list[Path]:
+        paths = _listing(self.dir / BUNDLES_DIR, ".cose")
+        legacy = self.dir / LEGACY_BUNDLE_FILE
+        return [*paths, legacy] if os.path.lexists(legacy) else paths
 
-    def trusted_roots(self) -> tuple[bytes, ...]:
-        return tuple(dict.fromkeys([*self.pinned, *self._successor_roots()]))
+    def chain(self) -> Chain:
+        problems: list[str] = []
+        floors = self._floors(problems)
+        candidates: dict[Path, bytes] = {}
+        for path in self._bundle_paths():
+            try:
+                data = read_limited(path, MAX_BUNDLE_BYTES)
+                decode_trust_file(data)
+            except TrustError as exc:
+                problems.append(f"stored bundle {path.name} is damaged: {exc}")
+                continue
+            candidates[path] = data
+        trusted, bundles, sources, untrusted = _walk(self.pinned, candidates)
+        names = []
+        for path in untrusted:
+            names.append(f"{path.name} (root key id {_signer_kid(candidates[path])})")
+        for signer, bundle in bundles.items():  # the files' own floors, merged in
+            floors.raise_bundle(signer, bundle.version, bundle.issued_at)
+        return Chain(trusted, bundles, sources, floors, problems, names)
 
     def bundle(self) -> Bundle | None:
-        path = self.dir / BUNDLE_FILE
-        if not path.exists():
-            return None
-        try:
-            return parse_bundle(read_limited(path), self.trusted_roots())
-        except TrustError as exc:
-            raise TrustError(f"stored bundle {path} is not trusted: {exc}") from None
+        return self.chain().active
+
+    def trusted_roots(self) -> tuple[bytes, ...]:
+        return tuple(self.chain().trusted)
+
+    def _stored_list_files(self) -> list[Path]:
+        return _listing(self.dir / LISTS_DIR, ".cwt")
 
     def _list_path(self, uri: str) -> Path:
         return self.dir / LISTS_DIR / (hashlib.sha256(uri.encode()).hexdigest()[:32] + ".cwt")
 
-    def _stored_list_files(self) -> list[Path]:
-        folder = self.dir / LISTS_DIR
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.glob("*.cwt") if TMP_MARK not in p.name)
-
     def load(self) -> TrustStore | None:
-        """The verified trust store, or None when no bundle was ever installed."""
-        bundle = self.bundle()
+        """The verified trust store the pins vouch for now; None when nothing is stored.
+
+        Raises TrustError (one line) when trust data is stored but none of it is usable:
+        damaged, or signed by roots that are no longer pinned.
+        """
+        chain = self.chain()
+        bundle = chain.active
         if bundle is None:
+            if chain.untrusted:
+                raise TrustError(
+                    f"installed trust data ({', '.join(chain.untrusted)}) is signed by a root "
+                    f"that is not pinned (pinned: {', '.join(_short(p) for p in self.pinned)}):"
+                    " import a bundle signed by a pinned root"
+                )
+            if chain.problems:
+                raise TrustError(f"{chain.problems[0]}: import good trust data to repair")
             return None
-        tokens = []
+        tokens, problems = [], list(chain.problems)
         for path in self._stored_list_files():
-            with contextlib.suppress(TrustError):
-                tokens.append(read_limited(path))
-        floor = int(self._meta().get("clock_floor", 0))
-        return TrustStore.build(bundle, tokens, clock_floor=floor)
+            try:
+                tokens.append(read_limited(path, MAX_STATUS_LIST_TOKEN_BYTES))
+            except TrustError as exc:
+                problems.append(f"stored status list {path.name}: {exc}")
+        store = TrustStore.build(
+            bundle,
+            tokens,
+            clock_floor=chain.bundle_clock_floor(),
+            roots=chain.trusted,
+            pinned=self.pinned,
+        )
+        floor = max(
+            [store.clock_floor, *(chain.list_floor(uri, bundle) for uri in chain.floors.lists)]
+        )
+        problems += store.problems
+        if chain.untrusted:
+            problems.append(f"not used, signed by a root not pinned: {', '.join(chain.untrusted)}")
+        return store.with_floor(floor, tuple(problems))
 
     # -- writing -------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / LISTS_DIR).mkdir(exist_ok=True)
-        with open(self.dir / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
+            for folder in (self.dir, self.dir / BUNDLES_DIR, self.dir / LISTS_DIR):
+                folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+                if (folder.is_symlink() and folder != self.dir) or not folder.is_dir():
+                    raise TrustError(f"{folder}: not a folder, refused")
+        except FileExistsError:
+            raise TrustError(f"{folder}: a file is where a folder belongs, refused") from None
+        except OSError as exc:
+            raise TrustError(f"{self.dir}: cannot prepare ({exc.strerror})") from None
+        fd = _open_regular(self.dir / ".lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.clean_temporary_files()
+            yield
+        except OSError as exc:
+            raise TrustError(f"{self.dir}: cannot write ({exc.strerror or exc})") from None
+        finally:
+            os.close(fd)  # closing releases the lock
 
-    def _write_meta(self, roots: Sequence[bytes], issuer: str, floor: int) -> None:
-        meta = {
-            "roots": [r.hex() for r in dict.fromkeys(roots)],
-            "issuer": issuer,
-            "clock_floor": max(floor, int(self._meta().get("clock_floor", 0))),
-        }
-        atomic_write(self.dir / STATE_FILE, json.dumps(meta, indent=1).encode())
+    def _now(self) -> int:
+        return int(self.clock())
+
+    def _check_dates(self, what: str, issued_at: int, expires_at: int | None) -> None:
+        now = self._now()
+        if issued_at > now + self.skew_s:
+            raise TrustError(
+                f"{what}: from the future (issued {_utc(issued_at)}, the kiosk's clock says "
+                f"{_utc(now)}): refused; check the clock"
+            )
+        if expires_at is not None and expires_at < now:
+            raise TrustError(f"{what}: already expired ({_utc(expires_at)}), refused")
 
     def import_bytes(self, data: bytes) -> list[ImportResult]:
-        if is_status_list(data):
+        kind, _ = decode_trust_file(data)
+        if kind == "status list":
             return [self.import_status_list(data)]
         return self.import_bundle(data)
 
     def import_bundle(self, data: bytes) -> list[ImportResult]:
         with self._locked():
-            current = self.bundle()
-            new = parse_bundle(data, self.trusted_roots())
-            if current is not None:
-                if new.issuer != current.issuer:
-                    raise TrustError(
-                        f"trust bundle: issuer {new.issuer!r} differs from {current.issuer!r}"
-                    )
-                if new.version < current.version:
-                    raise TrustError(
-                        f"trust bundle: version {new.version} is older than the installed "
-                        f"{current.version} (rollback refused)"
-                    )
-                if new.version == current.version:
-                    if new.raw != current.raw:
-                        raise TrustError(
-                            f"trust bundle: a different bundle with version {new.version} "
-                            "is already installed"
-                        )
-                    return [ImportResult("bundle", False, f"version {new.version} already")]
-            vouched = [new.signer, *new.next_roots]
-            self._write_meta([*self._successor_roots(), *vouched], new.issuer, new.issued_at)
-            atomic_write(self.dir / BUNDLE_FILE, data)
-            self._write_meta(vouched, new.issuer, new.issued_at)
+            chain = self.chain()
+            new = parse_bundle(data, tuple(chain.trusted))
+            what = f"trust bundle version {new.version}"
+            self._check_dates(what, new.issued_at, new.expires_at)
+            current = chain.active
+            if current is not None and new.issuer != current.issuer:
+                raise TrustError(
+                    f"trust bundle: issuer {new.issuer!r} differs from {current.issuer!r}"
+                )
+            floor = chain.version_floor
+            if new.version < floor:
+                raise TrustError(f"{what} is older than the installed {floor} (rollback refused)")
+            same = [b for b in chain.bundles.values() if b.version == new.version]
+            if any(b.raw == data for b in same):
+                results = [ImportResult("bundle", False, f"version {new.version} already")]
+                return results + self._install_embedded(new, chain)
+            if same:
+                raise TrustError(
+                    f"trust bundle: a different bundle with version {new.version} is installed"
+                )
+            self._migrate_legacy(chain)
+            atomic_write(self.dir / BUNDLES_DIR / _root_file(new.signer), data)
+            chain.floors.raise_bundle(new.signer, new.version, new.issued_at)
+            atomic_write(self.dir / STATE_FILE, chain.floors.to_json())
+            chain.bundles[new.signer] = new
             results = [ImportResult("bundle", True, _describe_bundle(new))]
-            for raw in new.status_list_tokens:
-                with contextlib.suppress(TrustError):
-                    results.append(self._install_list(raw, new))
-            return results
+            return results + self._install_embedded(new, chain)
+
+    def _install_embedded(self, bundle: Bundle, chain: Chain) -> list[ImportResult]:
+        results = []
+        for raw in bundle.status_list_tokens:
+            with contextlib.suppress(TrustError):  # a bad embedded list is reported at load
+                results.append(self._install_list(raw, bundle, chain))
+        return results
+
+    def _migrate_legacy(self, chain: Chain) -> None:
+        """A bundle still in the old single-file layout moves to its root's file."""
+        legacy = self.dir / LEGACY_BUNDLE_FILE
+        for signer, path in list(chain.sources.items()):
+            if path == legacy:
+                moved = self.dir / BUNDLES_DIR / _root_file(signer)
+                atomic_write(moved, chain.bundles[signer].raw)
+                chain.sources[signer] = moved
+                legacy.unlink()
 
     def import_status_list(self, data: bytes) -> ImportResult:
         with self._locked():
-            bundle = self.bundle()
+            chain = self.chain()
+            bundle = chain.active
             if bundle is None:
-                raise TrustError("status list: install a trust bundle first")
-            return self._install_list(data, bundle)
+                raise TrustError(
+                    "status list: install a trust bundle first (signed by a pinned root)"
+                )
+            return self._install_list(data, bundle, chain)
 
-    def _install_list(self, data: bytes, bundle: Bundle) -> ImportResult:
+    def _install_list(self, data: bytes, bundle: Bundle, chain: Chain) -> ImportResult:
         token = parse_status_list_token(data, bundle)
+        what = f"status list {token.uri}"
+        self._check_dates(what, token.issued_at, token.expires_at)
         path = self._list_path(token.uri)
         held = self._held_list(path, bundle)
-        if held is not None:
-            if token.issued_at < held.issued_at:
-                raise TrustError(
-                    f"status list {token.uri}: issued before the installed one (rollback refused)"
-                )
-            if token.issued_at == held.issued_at:
-                if token.raw != held.raw:
-                    raise TrustError(
-                        f"status list {token.uri}: a different list with the same iat is installed"
-                    )
-                return ImportResult("status list", False, f"{token.uri} already installed")
-        self._write_meta(self._successor_roots(), bundle.issuer, token.issued_at)
+        floor = max(chain.list_floor(token.uri, bundle), held.issued_at if held else 0)
+        if token.issued_at < floor:
+            raise TrustError(f"{what}: issued before the installed one (rollback refused)")
+        if token.issued_at == floor and held is not None:
+            if token.raw != held.raw:
+                raise TrustError(f"{what}: a different list with the same iat is installed")
+            return ImportResult("status list", False, f"{token.uri} already installed")
         atomic_write(path, data)
+        chain.floors.raise_list(token.uri, token.issued_at, token.kid)
+        atomic_write(self.dir / STATE_FILE, chain.floors.to_json())
         return ImportResult("status list", True, _describe_list(token))
 
     def _held_list(self, path: Path, bundle: Bundle) -> StatusListToken | None:
-        if not path.exists():
-            return None
         try:
-            return parse_status_list_token(read_limited(path), bundle)
+            return parse_status_list_token(read_limited(path, MAX_STATUS_LIST_TOKEN_BYTES), bundle)
         except TrustError:
-            return None  # a list the current bundle no longer trusts: replace it
+            return None  # missing, damaged, or no longer trusted: its floor is in state.json
 
     def clean_temporary_files(self) -> int:
         """Remove leftovers of writes interrupted by a crash. Returns how many."""
         removed = 0
-        for folder in (self.dir, self.dir / LISTS_DIR):
-            if folder.is_dir():
+        for folder in (self.dir, self.dir / BUNDLES_DIR, self.dir / LISTS_DIR):
+            if folder.is_dir() and not folder.is_symlink():
                 for leftover in folder.glob(f".*{TMP_MARK}*"):
-                    leftover.unlink(missing_ok=True)
-                    removed += 1
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+                        removed += 1
         return removed
+
+
+def _listing(folder: Path, suffix: str) -> list[Path]:
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == suffix and TMP_MARK not in p.name)
+
+
+def _signer_kid(data: bytes) -> str:
+    with contextlib.suppress(TrustError):
+        kid = decode_trust_file(data)[1].kid
+        if kid is not None:
+            return kid.hex()
+    return "not named"
+
+
+def _utc(moment: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(moment))
 
 
 def _describe_bundle(bundle: Bundle) -> str:

@@ -156,15 +156,21 @@ def test_trust_import_status_and_verify_from_state(
     bundle, root = published
     state = tmp_path / "state"
     code, out, _ = run(
-        cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys
+        cli.main,
+        ["trust", "import", bundle, "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
     )
     assert code == 0 and "installed: bundle of us-il-chicago version 1" in out
     code, out, _ = run(
-        cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys
+        cli.main,
+        ["trust", "import", bundle, "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
     )
     assert "unchanged" in out
     code, out, _ = run(
-        cli.main, ["trust", "status", "--json", "--root-key", root, "--state-dir", state], capsys
+        cli.main,
+        ["trust", "status", "--json", "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
     )
     report = json.loads(out)
     assert report["bundle"]["version"] == 1 and len(report["status_lists"]) == 1
@@ -179,15 +185,23 @@ def test_trust_import_status_and_verify_from_state(
 def test_trust_import_forged_keeps_last_good(published, capsys, tmp_path, city) -> None:
     bundle, root = published
     state = tmp_path / "state"
-    run(cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys)
+    run(
+        cli.main,
+        ["trust", "import", bundle, "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
+    )
     junk = tmp_path / "junk.cose"
     junk.write_bytes(b"\xd2\x84" + b"\x00" * 100)
     code, _, err = run(
-        cli.main, ["trust", "import", junk, "--root-key", root, "--state-dir", state], capsys
+        cli.main,
+        ["trust", "import", junk, "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
     )
     assert code == 2 and err.count("\n") == 1
     code, out, _ = run(
-        cli.main, ["trust", "status", "--json", "--root-key", root, "--state-dir", state], capsys
+        cli.main,
+        ["trust", "status", "--json", "--root-key", root, "--state-dir", state, "--at", NOW],
+        capsys,
     )
     assert json.loads(out)["bundle"]["version"] == 1
 

@@ -51,7 +51,11 @@ def test_state_dir_and_cli_output_carry_no_holder_data(
     state = tmp_path / "state"
     outputs = []
     outputs.append(
-        run(cli.main, ["trust", "import", bundle, "--root-key", root, "--state-dir", state], capsys)
+        run(
+            cli.main,
+            ["trust", "import", bundle, "--root-key", root, "--state-dir", state, "--at", NOW],
+            capsys,
+        )
     )
     batch = tmp_path / "batch.txt"
     batch.write_text("\n".join(c.text for c in cards))
@@ -82,12 +86,16 @@ def test_state_dir_and_cli_output_carry_no_holder_data(
         )
     )
     outputs.append(
-        run(cli.main, ["trust", "status", "--root-key", root, "--state-dir", state], capsys)
+        run(
+            cli.main,
+            ["trust", "status", "--root-key", root, "--state-dir", state, "--at", NOW],
+            capsys,
+        )
     )
     outputs.append(
         run(
             cli.main,
-            ["trust", "status", "--json", "--root-key", root, "--state-dir", state],
+            ["trust", "status", "--json", "--root-key", root, "--state-dir", state, "--at", NOW],
             capsys,
         )
     )

@@ -18,13 +18,13 @@ from kiosk.policy import Policy
 from kiosk.reasons import Reason
 from kiosk.statuslist import Status
 from kiosk.trust import STATUS_LIST_TYP, TrustStore, parse_bundle, parse_status_list_token
-from kiosk.trust_state import BUNDLE_FILE, TrustState
+from kiosk.trust_state import BUNDLES_DIR, TrustState
 from tests.conftest import ISSUER, NOW, STATUS_BASE, IssueFn
 
 
 @pytest.fixture
 def state(tmp_path: Path, city: City) -> TrustState:
-    return TrustState(tmp_path / "state", [city.root.public_key])
+    return TrustState(tmp_path / "state", [city.root.public_key], clock=lambda: NOW)
 
 
 def installed_version(state: TrustState) -> int:
@@ -95,16 +95,16 @@ def test_crash_between_write_and_rename_keeps_last_good(
     real_replace = os.replace
 
     def power_cut(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-        if Path(dst).name == BUNDLE_FILE:
+        if Path(dst).parent.name == BUNDLES_DIR:
             raise OSError("power cut")
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", power_cut)
-    with pytest.raises(OSError, match="power cut"):
+    with pytest.raises(TrustError, match="power cut"):
         state.import_bytes(city.bundle(NOW + 10))
     monkeypatch.undo()
     assert installed_version(state) == 1  # the old bundle, intact and verified
-    assert state.clean_temporary_files() >= 1  # the half-written new one is debris
+    assert state.clean_temporary_files() == 0  # the failed write removed its own temp file
     assert installed_version(state) == 1
     state.import_bytes(city.bundle(NOW + 20))
     assert installed_version(state) == 3
@@ -112,18 +112,18 @@ def test_crash_between_write_and_rename_keeps_last_good(
 
 def test_damaged_stored_bundle_is_noticed(state: TrustState, city: City) -> None:
     state.import_bytes(city.bundle(NOW))
-    path = state.dir / BUNDLE_FILE
+    (path,) = (state.dir / BUNDLES_DIR).iterdir()
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(TrustError, match="not trusted"):
+    with pytest.raises(TrustError, match="not pinned"):  # the signature no longer verifies
         state.load()
 
 
 def test_root_rotation_through_next_roots(tmp_path: Path, city: City) -> None:
     old_root = city.root.public_key
-    kiosk = TrustState(tmp_path / "kiosk", [old_root])
-    late_kiosk = TrustState(tmp_path / "late", [old_root])
+    kiosk = TrustState(tmp_path / "kiosk", [old_root], clock=lambda: NOW)
+    late_kiosk = TrustState(tmp_path / "late", [old_root], clock=lambda: NOW)
     kiosk.import_bytes(city.bundle(NOW))
     new_root = city.rotate("root", NOW)
     announcing = city.bundle(NOW + 10)
@@ -141,7 +141,7 @@ def test_root_rotation_through_next_roots(tmp_path: Path, city: City) -> None:
 
 
 def test_unannounced_root_refused(tmp_path: Path, city: City) -> None:
-    kiosk = TrustState(tmp_path / "kiosk", [city.root.public_key])
+    kiosk = TrustState(tmp_path / "kiosk", [city.root.public_key], clock=lambda: NOW)
     kiosk.import_bytes(city.bundle(NOW))
     city.rotate("root", NOW)
     city.promote_root()  # promoted without ever publishing a bundle announcing it
@@ -254,3 +254,27 @@ def test_no_pinned_root_is_refused(tmp_path: Path) -> None:
 def test_forged_root_key_cannot_verify(city: City) -> None:
     with pytest.raises(TrustError):
         parse_bundle(city.bundle(NOW), [bytes(SigningKey.generate().verify_key)])
+
+
+def test_the_single_file_layout_of_older_kiosks_is_read_and_moved(
+    tmp_path: Path, city: City, issue: IssueFn
+) -> None:
+    """Before 2026-12: bundle.cose and a state.json whose `roots` vouched for successors."""
+    old = tmp_path / "state"
+    old.mkdir()
+    (old / "bundle.cose").write_bytes(city.bundle(NOW))
+    stranger = bytes(SigningKey.generate().verify_key).hex()
+    (old / "state.json").write_text(
+        f'{{"roots": ["{stranger}"], "issuer": "{ISSUER}", "clock_floor": {NOW + 10**8}}}'
+    )
+    state = TrustState(old, [city.root.public_key], clock=lambda: NOW)
+    store = state.load()
+    assert store is not None and store.problems == ()
+    assert bytes.fromhex(stranger) not in store.roots  # the old `roots` vouch for nothing
+    assert store.clock_floor == NOW  # nor does the old clock floor count
+    gate = Policy.for_mode("gate")
+    assert verify_card(issue().text, store, NOW, gate).reason is Reason.ACCEPTED
+    state.import_bytes(city.bundle(NOW + 10))
+    assert not (old / "bundle.cose").exists()
+    assert len(list((old / BUNDLES_DIR).glob("*.cose"))) == 1
+    assert installed_version(state) == 2

@@ -232,7 +232,16 @@ class City:
         return self.root
 
     def revoke_key(self, kid: bytes) -> None:
-        self.record(kid)
+        record = self.record(kid)
+        if record.use == "root":
+            # Bundles carry revoked card and status keys; kiosks trust a root only through
+            # their pins, so a root is retired by rotating away from it and un-pinning it.
+            raise ConfigError(
+                f"{kid.hex()} is a root key: a root is not revoked in bundles. If it is the "
+                "current root, rotate the root first (`kiosk-issuer rotate root`, publish a "
+                "bundle, `rotate root --promote`), then have technicians remove the old root "
+                "from every kiosk's pins (docs/city-guide.md, compromise recovery)"
+            )
         if kid.hex() not in self.meta["revoked_kids"]:
             self.meta["revoked_kids"].append(kid.hex())
             self._save()
@@ -300,6 +309,8 @@ class City:
     def status_list_token(
         self, name: str, now: int, valid_s: int = 2 * DAY_S, ttl_s: int = DAY_S
     ) -> bytes:
+        _positive(valid_s, "status list validity")
+        _positive(ttl_s, "status list ttl")
         name = self.list_name(name)
         key = self.active_key("status", now)
         claims = {
@@ -324,6 +335,8 @@ class City:
         expires_at: int | None = None,
     ) -> IssuedCard:
         iat = now if issued_at is None else issued_at
+        if expires_at is None:
+            _positive(valid_s, "card validity")
         exp = iat + valid_s if expires_at is None else expires_at
         key = self.active_key("card", iat)
         name, idx = self._allocate()
@@ -352,6 +365,8 @@ class City:
         list_valid_s: int = 2 * DAY_S,
     ) -> bytes:
         """Sign the next trust bundle (version + 1) with the current root."""
+        _positive(valid_s, "bundle validity")
+        _positive(list_valid_s, "status list validity")
         self.meta["bundle_version"] += 1
         keys = [k for k in self.key_records() if k.use in ("card", "status")]
         payload: dict[str, Any] = {
@@ -379,6 +394,12 @@ class City:
         )
         self._save()
         return signed
+
+
+def _positive(seconds: int, what: str) -> None:
+    # Data that is expired when signed would only ever be refused (or, worse, replace good data).
+    if seconds <= 0:
+        raise ConfigError(f"{what} must be more than zero")
 
 
 def sign_card(claims: dict[int, Any], key: SigningKey, kid: bytes) -> str:

@@ -17,6 +17,16 @@ from kiosk.statuslist import MIN_SLOTS, Status
 from kiosk.trust_state import atomic_write
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than zero, not {value}")
+    return value
+
+
 def _now(args: argparse.Namespace) -> int:
     return int(time.time()) if args.now is None else args.now
 
@@ -162,7 +172,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 def cmd_revoke_key(args: argparse.Namespace) -> int:
     city = City(args.dir)
-    city.revoke_key(bytes.fromhex(args.kid))
+    try:
+        kid = bytes.fromhex(args.kid)
+    except ValueError:
+        raise ConfigError(f"key id {args.kid!r} is not hexadecimal") from None
+    city.revoke_key(kid)
     print(f"key {args.kid} revoked; publish a bundle")
     return EXIT_OK
 
@@ -216,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--benefit", action="append", default=[], metavar="CODE")
     issue.add_argument("--role", choices=["resident", "technician"], default="resident")
     issue.add_argument("--specimen", action="store_true", help="a demo/training card")
-    issue.add_argument("--valid-days", type=int, default=5 * YEAR_S // DAY_S)
+    issue.add_argument("--valid-days", type=_positive, default=5 * YEAR_S // DAY_S)
     issue.add_argument("--iat", type=int, metavar="EPOCH", help="issued-at (default now)")
     issue.add_argument("--exp", type=int, metavar="EPOCH", help="expiry (default iat + valid-days)")
     issue.add_argument(
@@ -232,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("issue-batch", help="one card per CSV row (name,dob,lang,benefits…)")
     batch.add_argument("csv", type=Path)
     batch.add_argument("--out", type=Path, required=True, help="JSON lines of issued cards")
-    batch.add_argument("--valid-days", type=int, default=5 * YEAR_S // DAY_S)
+    batch.add_argument("--valid-days", type=_positive, default=5 * YEAR_S // DAY_S)
     batch.add_argument("--specimen", action="store_true")
     batch.set_defaults(func=cmd_issue_batch)
 
@@ -249,13 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     lists = sub.add_parser("status-list", help="sign a status list token per list")
     lists.add_argument("--out", type=Path, required=True, help="directory for status-N.cwt")
-    lists.add_argument("--valid-hours", type=int, default=48)
-    lists.add_argument("--ttl-hours", type=int, default=24)
+    lists.add_argument("--valid-hours", type=_positive, default=48)
+    lists.add_argument("--ttl-hours", type=_positive, default=24)
     lists.set_defaults(func=cmd_status_list)
 
     bundle = sub.add_parser("bundle", help="sign the next trust bundle (version + 1)")
     bundle.add_argument("--out", type=Path, required=True)
-    bundle.add_argument("--valid-days", type=int, default=30)
+    bundle.add_argument("--valid-days", type=_positive, default=30)
     bundle.add_argument("--without-status-lists", action="store_true")
     bundle.set_defaults(func=cmd_bundle)
 
