@@ -115,7 +115,6 @@ def main() -> None:
             mode=Mode.GATE,
             languages=(BY_CODE["en"],),
             policy=policy,
-            state_dir=root / "state",
             result_s=0.2,
         )
         parts = Parts(

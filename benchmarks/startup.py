@@ -127,7 +127,6 @@ def soak(count: int) -> None:
             mode=mode,
             languages=tuple(BY_CODE[c] for c in langs),
             policy=Policy.for_mode(mode, passback_s=0, required_benefits=frozenset({"library"})),
-            state_dir=root / "state",
             result_s=0.0,
             hold_during_result=False,
         )

@@ -9,7 +9,6 @@ only and is dropped with it (rendered names are not cached).
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -17,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -25,7 +23,7 @@ from firmware_bridge.gate import Gate, GateEvent, GateSignal
 from kiosk import technician
 from kiosk.audit import Audit, Metrics
 from kiosk.card import Decision, verify_card
-from kiosk.errors import DeviceError, KioskError
+from kiosk.errors import DeviceError
 from kiosk.notify import Notifier
 from kiosk.policy import Mode, PassbackGuard, Policy
 from kiosk.reasons import Reason
@@ -37,9 +35,10 @@ from kiosk.scan.pipeline import (
     SourceProblem,
     SourceRecovered,
 )
-from kiosk.technician import TechnicianMenu, versions
+from kiosk.technician import TechnicianGuard, TechnicianMenu, versions
 from kiosk.trust import TrustStore
 from kiosk.trust_state import TrustState
+from kiosk.trust_watch import TrustWatcher
 from kiosk.ui.i18n import Language
 from kiosk.ui.present import outcome_of, result_screen
 from kiosk.ui.screens import (
@@ -89,7 +88,6 @@ class Settings:
     mode: Mode
     languages: tuple[Language, ...]
     policy: Policy
-    state_dir: Path
     result_s: float = 6.0
     idle_cycle_s: float = 4.0
     fps: int = 30
@@ -117,22 +115,6 @@ class Parts:
     closers: list[Callable[[], None]] = field(default_factory=list)  # metrics server, sims
 
 
-def _trust_stamp(state_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and change times of every trust file: a new list is noticed even when
-    it lands after the state file that announced it."""
-    found = []
-    for path in (state_dir, state_dir / "lists"):
-        try:
-            entries = list(os.scandir(path))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_file():
-                info = entry.stat()
-                found.append((entry.path, info.st_size, info.st_mtime_ns))
-    return tuple(sorted(found))
-
-
 class Kiosk:
     def __init__(
         self,
@@ -147,7 +129,7 @@ class Kiosk:
         self.policy = settings.policy
         self.mode = settings.mode
         self.passback = PassbackGuard(self.policy.passback_s)
-        self.store: TrustStore | None = None
+        self.trust = TrustWatcher(parts.trust, settings.trust_check_s)
         self.problems: dict[str, str] = {}
         self.counts: Counter[str] = Counter()
         self.screen: Screen | None = None
@@ -157,13 +139,12 @@ class Kiosk:
         self._granted_tag: bytes | None = None
         self.pin_failures = 0
         self.pin_locked_until = 0.0
+        self.technician_guard = TechnicianGuard()
         self._failures = 0
         self.chosen: tuple[Language, float] | None = None
         self.menu: TechnicianMenu | None = None
         self.key_handlers: dict[int, Callable[[], None]] = {}
         self.on_shown: Callable[[Screen], None] | None = None
-        self._trust_checked = -1e9
-        self._trust_stamp: tuple[tuple[str, int, int], ...] | None = None
         self._printer_checked = 0.0
         self._last_ping = 0.0
         self._pass_number = 0
@@ -248,26 +229,19 @@ class Kiosk:
 
     # -- trust ----------------------------------------------------------------------------
 
+    @property
+    def store(self) -> TrustStore | None:
+        return self.trust.store
+
     def refresh_trust(self, force: bool = False) -> None:
-        now = self.mono()
-        if not force and now - self._trust_checked < self.settings.trust_check_s:
-            return
-        self._trust_checked = now
-        stamp = _trust_stamp(self.settings.state_dir)
-        if force or stamp != self._trust_stamp:
-            self._trust_stamp = stamp
-            try:
-                self.store = self.parts.trust.load()
-            except KioskError as exc:
-                self.store = None
-                log.warning("trust data unusable: %s", exc)
+        if self.trust.check(self.mono(), force):
             self.parts.audit.note(
                 "trust",
                 self.clock(),
                 loaded=self.store is not None,
                 version=self.store.bundle.version if self.store else None,
             )
-        self._set_problem(Problem.TRUST, None if self.store else "no trust data installed")
+        self._set_problem(Problem.TRUST, self.trust.trouble)
         if self.store is not None:
             wall = int(self.clock())
             bundle = self.store.bundle
@@ -388,6 +362,11 @@ class Kiosk:
         if decision.accepted and decision.role == "technician":
             if now < self.pin_locked_until:
                 self._finish(decision, "technician_locked_out", started, wall)
+                return
+            card = decision.card
+            if card is None or not self.technician_guard.admit(card.serial, now):
+                # a copied card shown again and again: audited, and nothing opens
+                self._finish(decision, "technician_rate_limited", started, wall)
                 return
             self.menu = TechnicianMenu(last_input=now, locked=bool(self.settings.technician_pin))
             self._finish(decision, "technician_menu", started, wall)

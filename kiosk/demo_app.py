@@ -211,7 +211,6 @@ def run_demo(
             mode=Mode(mode),
             languages=tuple(BY_CODE[c] for c in DEMO_LANGUAGES),
             policy=policy,
-            state_dir=root / "state",
             result_s=result_s,
             specimen=True,
         )

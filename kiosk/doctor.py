@@ -7,6 +7,7 @@ itself), the serial devices (the ports exist and open), the fonts, and disk spac
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 import time
@@ -27,21 +28,29 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False  # passes, but asks the technician to act (⚠; the exit code stays 0)
 
     def line(self) -> str:
-        mark = "✓" if self.ok else "✗"
+        mark = "✗" if not self.ok else "⚠" if self.warn else "✓"
         text = f"{mark} {self.name}: {self.detail}"
-        return text + (f" — {self.fix}" if not self.ok and self.fix else "")
+        return text + (f" — {self.fix}" if (not self.ok or self.warn) and self.fix else "")
 
 
 def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
     from kiosk.trust import trust_report
     from kiosk.trust_state import TrustState
 
+    pinned = ", ".join(k[:16] + "…" for k in config.trust.root_keys)
     try:
         store = TrustState(Path(config.trust.state_dir), config.root_keys()).load()
     except KioskError as exc:
-        yield Check("trust data", False, str(exc), "reinstall with `kiosk trust import`")
+        yield Check(
+            "trust data",
+            False,
+            str(exc),
+            "import data signed by a pinned root (`kiosk trust sync` or `kiosk trust import`)",
+        )
+        yield Check("trust roots", True, f"pinned: {pinned}")
         return
     if store is None:
         yield Check(
@@ -67,6 +76,20 @@ def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
         + (f"; stale: {', '.join(stale)}" if stale else ""),
         "check the sync timer (`systemctl status kiosk-trust-sync.timer`) or bring a fresh bundle",
     )
+    how = bundle["signer_trusted_as"]
+    yield Check(
+        "trust roots",
+        True,
+        f"bundle signed by root {bundle['signer_root'][:16]}… ({how}); pinned: {pinned}",
+    )
+    for problem in report["problems"]:
+        yield Check(
+            "trust store",
+            True,
+            problem,
+            "import good trust data (`kiosk trust sync`) to replace it",
+            warn=True,
+        )
     yield Check(
         "clock",
         report["clock_ok"],
@@ -76,6 +99,33 @@ def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
         + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(store.clock_floor)),
         "set the time (NTP: `timedatectl set-ntp true`; without network, an RTC module)",
     )
+
+
+def check_technician_pin(config: KioskConfig) -> Check:
+    """A technician card is a QR code anyone can copy: where a gate is configured, the
+    menu's test gate works only behind a PIN (kiosk/technician.py)."""
+    pin = config.site.technician_pin
+    fix = "set [site] technician_pin in kiosk.toml: 4-12 digits, not a guessable run"
+    if config.devices.gate_type == "none":
+        return Check("technician PIN", True, "set" if pin else "not set (no gate at this site)")
+    if not pin:
+        return Check(
+            "technician PIN",
+            True,
+            "not set at a site with a gate: the menu's test gate is refused",
+            fix,
+            warn=True,
+        )
+    if _guessable(pin):
+        return Check(
+            "technician PIN", True, "guessable (one digit repeated, or a run)", fix, warn=True
+        )
+    return Check("technician PIN", True, "set (the test gate needs it)")
+
+
+def _guessable(pin: str) -> bool:
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
+    return len(steps) <= 1 and steps <= {0, 1, 9}
 
 
 def check_camera(config: KioskConfig, wait_s: float = 5.0) -> Iterator[Check]:
@@ -238,6 +288,7 @@ def run_doctor(
         return EXIT_REJECTED
     checks: list[Callable[[], Iterator[Check] | Check]] = [
         lambda: Check("config", True, f"{config_path} is valid"),
+        lambda: check_technician_pin(config),
         lambda: check_trust(config, int(time.time()) if now is None else now),
         lambda: check_camera(config, camera_wait_s),
         check_decoder,
@@ -245,12 +296,16 @@ def run_doctor(
         check_fonts,
         lambda: check_disk(config),
     ]
-    failed = 0
+    failed = warned = 0
     for run in checks:
         found = run()
         for check in [found] if isinstance(found, Check) else list(found):
             out.write(check.line() + "\n")
             out.flush()
             failed += not check.ok
-    out.write(f"{'all checks passed' if not failed else f'{failed} check(s) failed'}\n")
+            warned += check.ok and check.warn
+    summary = "all checks passed" if not failed else f"{failed} check(s) failed"
+    if warned:
+        summary += f", {warned} warning{'s' if warned > 1 else ''}"
+    out.write(summary + "\n")
     return EXIT_OK if not failed else EXIT_REJECTED

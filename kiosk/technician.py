@@ -2,13 +2,21 @@
 
 Its pane lines are built from the app's own state (versions, counters, device states, trust
 ages) — never from card data. Actions that touch devices (test gate, test print) go through
-the same objects the loop uses."""
+the same objects the loop uses.
+
+A technician card is a QR code that anyone can photocopy, so the card alone never opens a
+gate: where a gate is configured, the test gate works only behind `[site] technician_pin`
+(without one it is refused on screen, and the rest of the menu stays usable); each card opens
+the menu at most once per `TECHNICIAN_GAP_S` and `TECHNICIAN_PER_HOUR` times an hour; and
+every test unlock is audited as `test_unlock`, never as a card's `grant`."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -19,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from firmware_bridge.gate import NoGate
 from kiosk.errors import DeviceError
 from kiosk.policy import Mode, PassbackGuard
 from kiosk.ui.screens import Problem, Technician
@@ -81,6 +90,50 @@ PIN_TRIES = 3
 PIN_LOCKOUT_S = 300.0
 PIN_IDLE_S = 30.0  # an abandoned PIN pad gives the screen back to residents soon
 
+TECHNICIAN_GAP_S = 30.0  # one technician card opens the menu at most once in this time
+TECHNICIAN_PER_HOUR = 12  # ... and at most this many times in any hour
+NO_PIN = (
+    "refused: at a site with a gate, the test gate needs a technician PIN",
+    "set [site] technician_pin (4-12 digits) in kiosk.toml; the rest of this menu works",
+)
+# A copied technician card must not be able to stop a gate site from opening either.
+NO_PIN_MODE = (
+    "refused: at a site with a gate, changing the mode needs a technician PIN",
+    "set [site] technician_pin (4-12 digits) in kiosk.toml",
+)
+
+
+@dataclass
+class TechnicianGuard:
+    """How often each technician card may open the menu.
+
+    Serials are remembered as HMAC-SHA256 tags under a random per-process key, as
+    PassbackGuard does: nothing is written anywhere, and the tags die with the process.
+    """
+
+    gap_s: float = TECHNICIAN_GAP_S
+    per_hour: int = TECHNICIAN_PER_HOUR
+    _key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
+    _opened: dict[bytes, list[float]] = field(default_factory=dict, repr=False)
+
+    def admit(self, serial: bytes, now: float) -> bool:
+        """May this card open the menu now? A yes is counted; a no is not."""
+        for tag, times in list(self._opened.items()):
+            times[:] = [t for t in times if now - t < 3600]
+            if not times:
+                del self._opened[tag]
+        tag = hmac.new(self._key, serial, hashlib.sha256).digest()[:16]
+        times = self._opened.get(tag, [])
+        if (times and now - times[-1] < self.gap_s) or len(times) >= self.per_hour:
+            return False
+        self._opened[tag] = [*times, now]
+        return True
+
+
+def gate_needs_pin(kiosk: Kiosk) -> bool:
+    """A gate is configured and no PIN guards the technician menu: no test unlocks."""
+    return not kiosk.settings.technician_pin and not isinstance(kiosk.parts.gate, NoGate)
+
 
 def pin_input(kiosk: Kiosk, symbol: str) -> None:
     """One press on the PIN pad. Three wrong PINs close the menu (and are audited)."""
@@ -133,11 +186,12 @@ def activate(kiosk: Kiosk) -> None:
         kiosk.menu = None
         return
     if item == S.TEST_GATE:
-        kiosk.parts.gate.grant()
-        kiosk.await_passage(now)
-        menu.result = ("gate: unlock sent; watch the turnstile (passage or timeout below)",)
+        menu.result = _test_gate(kiosk, now)
     elif item == S.TEST_PRINT:
         menu.result = _test_print(kiosk)
+    elif item == S.LANGUAGE_AND_MODE and gate_needs_pin(kiosk):
+        kiosk.parts.audit.note("technician", kiosk.clock(), action="mode_refused", why="no_pin")
+        menu.result = NO_PIN_MODE
     elif item == S.LANGUAGE_AND_MODE:
         mode = Mode.COUNTER if kiosk.mode is Mode.GATE else Mode.GATE
         # The site's own rules (benefits, age, staleness...) for that mode, from its config;
@@ -154,9 +208,29 @@ def activate(kiosk: Kiosk) -> None:
         menu.result = (f"volume {round(sounds.volume * 100)} %",)
     elif item == S.EXPORT_DIAGNOSTICS:
         path = export_diagnostics(
-            kiosk.settings.state_dir / "diagnostics", diagnostics(kiosk), kiosk.clock()
+            kiosk.parts.trust.dir / "diagnostics", diagnostics(kiosk), kiosk.clock()
         )
         menu.result = (f"written: {path}",)
+
+
+def _test_gate(kiosk: Kiosk, now: float) -> tuple[str, ...]:
+    """One unlock through the real gate path, audited as `test_unlock` (or its refusal)."""
+    audit = kiosk.parts.audit
+    if gate_needs_pin(kiosk):
+        audit.note("technician", kiosk.clock(), action="test_unlock_refused", why="no_pin")
+        return NO_PIN
+    if kiosk.pending_grant and now <= kiosk.grant_deadline:
+        audit.note("technician", kiosk.clock(), action="test_unlock_refused", why="pending")
+        return ("gate: the last unlock is still open; wait for its passage or timeout",)
+    try:
+        kiosk.parts.gate.grant()
+    except DeviceError as exc:
+        kiosk._set_problem(Problem.GATE, str(exc))
+        audit.note("technician", kiosk.clock(), action="test_unlock_failed")
+        return (f"test unlock failed: {exc}",)
+    kiosk.await_passage(now)
+    audit.note("technician", kiosk.clock(), action="test_unlock")
+    return ("gate: unlock sent; watch the turnstile (passage or timeout below)",)
 
 
 def _test_print(kiosk: Kiosk) -> tuple[str, ...]:
@@ -215,14 +289,16 @@ def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
         )
     if item == S.TRUST_STATUS:
         if kiosk.store is None:
-            return ("no trust data: run `kiosk trust import` or `kiosk trust sync`",)
+            trouble = kiosk.trust.trouble or "no trust data"
+            return (trouble, "fix: `kiosk trust sync`, or `kiosk trust import` from a USB stick")
         from kiosk.trust import trust_report
 
         r = trust_report(kiosk.store, int(kiosk.clock()))
         b = r["bundle"]
         lines = [
             f"bundle v{b['version']} of {b['issuer']}: {b['age_s'] // 3600} h old, "
-            f"stale in {b['expires_in_s'] // 3600} h"
+            f"stale in {b['expires_in_s'] // 3600} h",
+            f"signed by root {b['signer_root'][:16]}… ({b['signer_trusted_as']})",
         ]
         for lst in r["status_lists"]:
             exp = lst["expires_in_s"]
@@ -242,7 +318,10 @@ def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
             f"held back while a result showed: {kiosk.counts['held_back']}",
         )
     if item == S.TEST_GATE:
-        return (f"gate: {kiosk.problems.get(Problem.GATE, 'ok')}", "Enter: send one unlock")
+        state = f"gate: {kiosk.problems.get(Problem.GATE, 'ok')}"
+        if gate_needs_pin(kiosk):
+            return (state, *NO_PIN)
+        return (state, "Enter: send one unlock")
     if item == S.TEST_PRINT:
         return (f"printer: {kiosk.problems.get(Problem.PRINTER, 'ok')}", "Enter: print a test")
     if item == S.LANGUAGE_AND_MODE:

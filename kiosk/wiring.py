@@ -53,7 +53,6 @@ def settings_of(config: KioskConfig) -> Settings:
         mode=Mode(config.site.mode),
         languages=tuple(language(code) for code in config.site.languages),
         policy=config.policy(),
-        state_dir=Path(config.trust.state_dir),
         result_s=config.display.result_s,
         idle_cycle_s=config.display.idle_cycle_s,
         fps=config.display.fps,
@@ -84,7 +83,9 @@ def build_kiosk(
     parts = Parts(
         scan_events=events,
         gate=build_gate(config.devices),
-        trust=TrustState(Path(config.trust.state_dir), config.root_keys()),
+        trust=TrustState(
+            Path(config.trust.state_dir), config.root_keys(), skew_s=config.policy().skew_s
+        ),
         audit=Audit(out, config.site.name, config.site.mode),
         metrics=metrics,
         display=display,

@@ -85,10 +85,10 @@ def make_rig(
     install: bool = True,
     pin: str = "",
 ) -> Rig:
-    trust = TrustState(tmp_path / "state", [city.root.public_key])
+    clock = Clock()
+    trust = TrustState(tmp_path / "state", [city.root.public_key], clock=lambda: clock.wall)
     if install:
         trust.import_bytes(city.bundle(bundle_at))
-    clock = Clock()
     events: queue.Queue[ScanEvent] = queue.Queue()
     out = io.StringIO()
     display = Display(
@@ -99,7 +99,6 @@ def make_rig(
         mode=mode,
         languages=(BY_CODE["en"], BY_CODE["es"], BY_CODE["ar"]),
         policy=Policy.for_mode(mode, required_benefits=frozenset({"library"})),
-        state_dir=tmp_path / "state",
         result_s=4.0,
         technician_pin=pin,
     )
@@ -305,12 +304,14 @@ def test_technician_menu_tests_the_gate_and_exports_diagnostics(
     tmp_path: Path, city: City, turnstile
 ) -> None:  # type: ignore[no-untyped-def]
     gate, module = turnstile
-    rig = make_rig(tmp_path, city, gate=gate)
+    rig = make_rig(tmp_path, city, gate=gate, pin="2468")  # a site with a gate has a PIN
     assert rig.wait_for(lambda: gate.online)
     rig.show(card(city, role="technician", benefits=()))
     assert isinstance(rig.kiosk.screen, Technician)
     assert rig.scans()[-1]["action"] == "technician_menu"
     assert module.unlocks == 0  # a technician card is not an entry
+    for key in (pygame.K_2, pygame.K_4, pygame.K_6, pygame.K_8, pygame.K_RETURN):
+        rig.kiosk.key(key)
     rig.kiosk.key(pygame.K_DOWN)
     rig.kiosk.key(pygame.K_DOWN)
     assert rig.kiosk.menu is not None and rig.kiosk.menu.item == S.TEST_GATE
@@ -393,7 +394,7 @@ def test_technician_pin_guards_the_menu(tmp_path: Path, city: City) -> None:
     assert rig.kiosk.screen.items[0] == S.DIAGNOSTICS  # unlocked
     assert "2468" not in rig.out.getvalue()
     rig.kiosk.key(pygame.K_ESCAPE)
-    rig.clock.advance(5)
+    rig.clock.advance(31)  # past the card's own gap between two openings
     rig.show(technician)
     for _ in range(3):  # three wrong PINs, by touch this time: the menu closes
         for symbol in ("1", "1", "1", "1", "OK"):
@@ -601,3 +602,146 @@ def test_a_code_seen_but_not_read_says_hold_still(tmp_path: Path, city: City) ->
     rig.clock.advance(2)  # nothing read: back to idle
     rig.kiosk.step()
     assert isinstance(rig.kiosk.screen, Idle)
+
+
+# -- technician cards: a photocopy must not become a key to the gate ------------------------
+
+
+def technician_card(city: City, name: str = NAME) -> tuple[str, bytes]:
+    issued = city.issue(Holder(name, "1980-01-01", role="technician"), NOW, issued_at=NOW - DAY_S)
+    return issued.text, issued.serial
+
+
+def technician_notes(rig: Rig) -> list[dict[str, object]]:
+    return [r for r in rig.audit() if r["event"] == "technician"]
+
+
+def test_gate_test_needs_a_pin_where_a_gate_is_configured(
+    tmp_path: Path, city: City, turnstile
+) -> None:  # type: ignore[no-untyped-def]
+    gate, module = turnstile
+    rig = make_rig(tmp_path, city, gate=gate)  # no technician_pin, as every example had it
+    assert rig.wait_for(lambda: gate.online)
+    rig.show(technician_card(city)[0])
+    menu = rig.kiosk.menu
+    assert menu is not None and not menu.locked  # the card alone opens the diagnostics
+    menu.selected = menu.items.index(S.TEST_GATE)
+    rig.kiosk.step()
+    assert any("technician_pin" in line for line in rig.kiosk.screen.pane_lines)  # type: ignore[union-attr]
+    for _ in range(20):  # the photocopied card's 20 tries
+        rig.kiosk.key(pygame.K_RETURN)
+        rig.clock.advance(1)
+        rig.kiosk.step()
+    screen = rig.kiosk.screen
+    assert isinstance(screen, Technician)
+    assert any("set [site] technician_pin" in line for line in screen.pane_lines)
+    time.sleep(0.5)
+    rig.kiosk.step()
+    assert module.unlocks == 0
+    refused = [n for n in technician_notes(rig) if n.get("action") == "test_unlock_refused"]
+    assert len(refused) == 20 and all(n["why"] == "no_pin" for n in refused)
+    rig.kiosk.key(pygame.K_UP)  # the rest of the menu still works
+    rig.kiosk.key(pygame.K_UP)
+    assert menu.item == S.DIAGNOSTICS
+    rig.kiosk.step()
+    assert rig.kiosk.screen.pane_lines[0].startswith("site: Test Library")  # type: ignore[union-attr]
+    # nor can the copied card turn the gate site into a counter that never opens
+    menu.selected = menu.items.index(S.LANGUAGE_AND_MODE)
+    rig.kiosk.key(pygame.K_RETURN)
+    assert rig.kiosk.mode is Mode.GATE
+    assert any(n.get("action") == "mode_refused" for n in technician_notes(rig))
+
+
+def test_each_test_unlock_is_audited_as_its_own_action(
+    tmp_path: Path, city: City, turnstile
+) -> None:  # type: ignore[no-untyped-def]
+    gate, module = turnstile
+    rig = make_rig(tmp_path, city, gate=gate, pin="2468")
+    assert rig.wait_for(lambda: gate.online)
+    text, serial = technician_card(city)
+    rig.show(text)
+    for key in (pygame.K_2, pygame.K_4, pygame.K_6, pygame.K_8, pygame.K_RETURN):
+        rig.kiosk.key(key)
+    menu = rig.kiosk.menu
+    assert menu is not None and not menu.locked
+    menu.selected = menu.items.index(S.TEST_GATE)
+    rig.kiosk.key(pygame.K_RETURN)
+    rig.kiosk.key(pygame.K_RETURN)  # again before the gate reported: not a second unlock
+    assert rig.wait_for(lambda: module.passages == 1)
+    assert rig.wait_for(lambda: not rig.kiosk.pending_grant)
+    rig.kiosk.key(pygame.K_RETURN)  # the passage was reported: the next test may go
+    assert rig.wait_for(lambda: module.unlocks == 2)
+    time.sleep(0.3)
+    rig.kiosk.step()
+    assert module.unlocks == 2
+    actions = [n.get("action") for n in technician_notes(rig) if n.get("action")]
+    assert actions == ["test_unlock", "test_unlock_refused", "test_unlock"]
+    assert [s["action"] for s in rig.scans()] == ["technician_menu"]  # never a "grant"
+    out = rig.out.getvalue()
+    assert NAME not in out and serial.hex() not in out and "1980-01-01" not in out
+
+
+def test_a_copied_technician_card_is_rate_limited(tmp_path: Path, city: City) -> None:
+    from kiosk.technician import TECHNICIAN_GAP_S, TECHNICIAN_PER_HOUR
+
+    rig = make_rig(tmp_path, city)
+    text, serial = technician_card(city)
+    for _ in range(20):  # the same QR, shown 20 times in 20 s
+        rig.show(text)
+        rig.kiosk.key(pygame.K_ESCAPE)
+        rig.clock.advance(1)
+    actions = [s["action"] for s in rig.scans()]
+    assert actions == ["technician_menu"] + ["technician_rate_limited"] * 19
+    assert isinstance(rig.kiosk.screen, Idle)
+    other, _ = technician_card(city, name="Another Technician")
+    rig.show(other)  # a different technician's card has its own allowance
+    assert rig.scans()[-1]["action"] == "technician_menu"
+    rig.kiosk.key(pygame.K_ESCAPE)
+    opened = 1
+    for _ in range(int(3500 / (TECHNICIAN_GAP_S + 1))):  # the hour's tries, each after the gap
+        rig.clock.advance(TECHNICIAN_GAP_S + 1)
+        rig.show(text)
+        opened += rig.scans()[-1]["action"] == "technician_menu"
+        rig.kiosk.key(pygame.K_ESCAPE)
+    assert opened == TECHNICIAN_PER_HOUR
+    assert rig.scans()[-1]["action"] == "technician_rate_limited"
+    rig.clock.advance(3600)  # a new hour: the genuine technician gets in again
+    rig.show(text)
+    assert rig.scans()[-1]["action"] == "technician_menu"
+    out = rig.out.getvalue()
+    assert serial.hex() not in out and NAME not in out
+    assert all(s["reason"] == "ACCEPTED" for s in rig.scans())  # the card itself is valid
+
+
+class BrokenGate:
+    """A configured gate whose line is dead: every grant raises."""
+
+    def __init__(self) -> None:
+        self.signals: queue.Queue[GateSignal] = queue.Queue()
+
+    def grant(self) -> None:
+        from kiosk.errors import DeviceError
+
+        raise DeviceError("no answer from unit 1")
+
+    def deny(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_test_unlock_is_shown_and_audited(tmp_path: Path, city: City) -> None:
+    rig = make_rig(tmp_path, city, gate=BrokenGate(), pin="4817")
+    rig.show(technician_card(city)[0])
+    for key in (pygame.K_4, pygame.K_8, pygame.K_1, pygame.K_7, pygame.K_RETURN):
+        rig.kiosk.key(key)
+    menu = rig.kiosk.menu
+    assert menu is not None and not menu.locked
+    menu.selected = menu.items.index(S.TEST_GATE)
+    rig.kiosk.key(pygame.K_RETURN)  # no exception out of the loop: a line on the pane
+    rig.kiosk.step()
+    lines = rig.kiosk.screen.pane_lines  # type: ignore[union-attr]
+    assert lines == ("test unlock failed: no answer from unit 1",)
+    assert Problem.GATE in rig.kiosk.problems and not rig.kiosk.pending_grant
+    assert technician_notes(rig)[-1]["action"] == "test_unlock_failed"
