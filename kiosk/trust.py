@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nacl.exceptions import CryptoError
@@ -314,6 +314,7 @@ class TrustStore:
         clock_floor: int = 0,
         roots: Mapping[bytes, str] | None = None,
         pinned: Iterable[bytes] = (),
+        horizon: int | None = None,
     ) -> TrustStore:
         """Verify the bundle's own status lists and `extra_tokens`; newest per uri wins.
 
@@ -328,14 +329,14 @@ class TrustStore:
             except TrustError as exc:
                 problems.append(str(exc))
                 continue
+            if horizon is not None and token.issued_at > horizon:
+                problems.append(f"status list {token.uri}: dated in the future, not used")
+                continue
             held = lists.get(token.uri)
             if held is None or token.issued_at > held.issued_at:
                 lists[token.uri] = token
         floor = max([clock_floor, bundle.issued_at, *(t.issued_at for t in lists.values())])
         return cls(bundle, lists, floor, tuple(problems), dict(roots or {}), tuple(pinned))
-
-    def with_floor(self, clock_floor: int, problems: tuple[str, ...]) -> TrustStore:
-        return replace(self, clock_floor=max(self.clock_floor, clock_floor), problems=problems)
 
     @property
     def issuer(self) -> str:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.cose import kid_for
 from kiosk.errors import TrustError
 from kiosk.trust import (
     MAX_BUNDLE_BYTES,
@@ -163,7 +164,10 @@ def _hex(value: Any, length: int, what: str) -> bytes:
 
 def parse_floors(data: bytes) -> Floors:
     """`state.json` → Floors; ValueError naming the first field that is wrong."""
-    meta = json.loads(data, parse_constant=lambda name: math.nan)
+    try:
+        meta = json.loads(data, parse_constant=lambda name: math.nan)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
     if not isinstance(meta, dict):
         raise ValueError("not a JSON object")
     if "v" not in meta and "roots" in meta:
@@ -233,20 +237,29 @@ class Chain:
 
 
 def _walk(
-    pinned: Sequence[bytes], candidates: Mapping[Path, bytes]
+    pinned: Sequence[bytes], candidates: Mapping[Path, tuple[bytes, bytes | None]]
 ) -> tuple[dict[bytes, str], dict[bytes, Bundle], dict[bytes, Path], list[Path]]:
-    """Trusted roots from the pins through the newest bundle of each trusted signer."""
+    """Trusted roots from the pins through the newest bundle of each trusted signer.
+
+    `candidates` maps each file to its bytes and the kid in its protected header (the
+    issuer always writes it): a file is verified only against roots of that kid, so a long
+    chain costs one verification per file and pass, not one per root.
+    """
     verified: dict[bytes, tuple[Bundle, Path]] = {}
     known = dict.fromkeys(pinned, "pinned")
+    kids = {kid_for(r): r for r in known}
     pending = dict(candidates)
     progress = True
     while progress and pending:
         progress = False
-        for path, data in list(pending.items()):
-            try:
-                bundle = parse_bundle(data, tuple(known))
-            except TrustError:
+        for path, (data, kid) in list(pending.items()):
+            roots = tuple(known) if kid is None else tuple(r for r in (kids.get(kid),) if r)
+            if not roots:
                 continue  # not (yet) signed by a root we know
+            try:
+                bundle = parse_bundle(data, roots)
+            except TrustError:
+                continue
             del pending[path]
             progress = True
             held = verified.get(bundle.signer)
@@ -254,6 +267,7 @@ def _walk(
                 verified[bundle.signer] = (bundle, path)
             for root in bundle.next_roots:
                 known.setdefault(root, f"announced by {_short(bundle.signer)}")
+                kids.setdefault(kid_for(root), root)
     # Announcements count only from the newest bundle of a signer that is itself trusted.
     trusted = dict.fromkeys(pinned, "pinned")
     frontier = list(trusted)
@@ -315,19 +329,20 @@ class TrustState:
     def chain(self) -> Chain:
         problems: list[str] = []
         floors = self._floors(problems)
-        candidates: dict[Path, bytes] = {}
+        candidates: dict[Path, tuple[bytes, bytes | None]] = {}
         for path in self._bundle_paths():
             try:
                 data = read_limited(path, MAX_BUNDLE_BYTES)
-                decode_trust_file(data)
+                kid = decode_trust_file(data)[1].kid
             except TrustError as exc:
-                problems.append(f"stored bundle {path.name} is damaged: {exc}")
+                problems.append(f"stored bundle {path.name!r} is damaged: {exc}")
                 continue
-            candidates[path] = data
+            candidates[path] = (data, kid)
         trusted, bundles, sources, untrusted = _walk(self.pinned, candidates)
         names = []
         for path in untrusted:
-            names.append(f"{path.name} (root key id {_signer_kid(candidates[path])})")
+            kid = candidates[path][1]
+            names.append(f"{path.name!r} (root key id {kid.hex() if kid else 'not named'})")
         for signer, bundle in bundles.items():  # the files' own floors, merged in
             floors.raise_bundle(signer, bundle.version, bundle.issued_at)
         return Chain(trusted, bundles, sources, floors, problems, names)
@@ -351,6 +366,15 @@ class TrustState:
         damaged, or signed by roots that are no longer pinned.
         """
         chain = self.chain()
+        problems = list(chain.problems)
+        for signer, held in list(chain.bundles.items()):
+            floor = chain.floors.bundles.get(signer, (0, 0))[0]
+            if held.version < floor:  # the newer file was lost or replaced by an older one
+                del chain.bundles[signer]
+                problems.append(
+                    f"stored bundle v{held.version} of root {_short(signer)} is older than "
+                    f"v{floor}, which this kiosk accepted: not used"
+                )
         bundle = chain.active
         if bundle is None:
             if chain.untrusted:
@@ -359,29 +383,40 @@ class TrustState:
                     f"that is not pinned (pinned: {', '.join(_short(p) for p in self.pinned)}):"
                     " import a bundle signed by a pinned root"
                 )
-            if chain.problems:
-                raise TrustError(f"{chain.problems[0]}: import good trust data to repair")
+            if problems:
+                raise TrustError(f"{problems[0]}: import current trust data to repair")
             return None
-        tokens, problems = [], list(chain.problems)
+        if bundle.version < chain.version_floor:
+            raise TrustError(
+                f"the stored bundle v{bundle.version} is older than v{chain.version_floor}, "
+                "which this kiosk accepted (a newer file was lost or replaced): import current "
+                "trust data to repair"
+            )
+        tokens = []
         for path in self._stored_list_files():
             try:
                 tokens.append(read_limited(path, MAX_STATUS_LIST_TOKEN_BYTES))
             except TrustError as exc:
-                problems.append(f"stored status list {path.name}: {exc}")
+                problems.append(f"stored status list {path.name!r}: {exc}")
         store = TrustStore.build(
             bundle,
             tokens,
             clock_floor=chain.bundle_clock_floor(),
             roots=chain.trusted,
             pinned=self.pinned,
-        )
-        floor = max(
-            [store.clock_floor, *(chain.list_floor(uri, bundle) for uri in chain.floors.lists)]
+            horizon=int(self.clock()) + self.skew_s,
         )
         problems += store.problems
-        if chain.untrusted:
-            problems.append(f"not used, signed by a root not pinned: {', '.join(chain.untrusted)}")
-        return store.with_floor(floor, tuple(problems))
+        lists = {}
+        for uri, token in store.lists.items():
+            floor = chain.list_floor(uri, bundle)
+            if token.issued_at < floor:  # only an older copy is left: can't check its cards
+                problems.append(f"status list {uri}: only a copy older than the last one is left")
+            else:
+                lists[uri] = token
+        floors = [chain.list_floor(uri, bundle) for uri in chain.floors.lists]
+        floor = max([chain.bundle_clock_floor(), *(t.issued_at for t in lists.values()), *floors])
+        return TrustStore(bundle, lists, floor, tuple(problems), store.roots, store.pinned)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -519,17 +554,15 @@ class TrustState:
 
 
 def _listing(folder: Path, suffix: str) -> list[Path]:
-    if not folder.is_dir() or folder.is_symlink():
+    if not os.path.lexists(folder):
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix == suffix and TMP_MARK not in p.name)
-
-
-def _signer_kid(data: bytes) -> str:
-    with contextlib.suppress(TrustError):
-        kid = decode_trust_file(data)[1].kid
-        if kid is not None:
-            return kid.hex()
-    return "not named"
+    if folder.is_symlink() or not folder.is_dir():
+        raise TrustError(f"{folder}: not a folder (a symlink or a file), refused")
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        raise TrustError(f"{folder}: cannot list ({exc.strerror})") from None
+    return sorted(folder / n for n in names if n.endswith(suffix) and TMP_MARK not in n)
 
 
 def _utc(moment: int) -> str:

@@ -57,6 +57,10 @@ class TrustWatcher:
             self.store = None
             self.trouble = str(exc)
             log.warning("trust data unusable: %s", exc)
+        except Exception as exc:  # never keep trusting an old store we could not re-check
+            self.store = None
+            self.trouble = f"trust data could not be read ({type(exc).__name__})"
+            log.exception("trust data unreadable")
         else:
             self.trouble = None if self.store else "no trust data installed"
         return True

@@ -429,3 +429,62 @@ def test_odd_input_to_trust_commands_gives_one_line(
     argv = ["trust", "import", bundle, "--root-key", root, "--state-dir", blocker / "state"]
     code, _, err = run(cli.main, [*argv, "--at", NOW], capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- found by the review: floors hold at load, not only at import ----------------------------
+
+
+def test_an_older_bundle_put_back_in_place_of_the_newer_is_not_used(
+    city: City, issue: IssueFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = issue()
+    kiosk = Kiosk(tmp_path, capsys)
+    kiosk.pin(city.root.public_key)
+    v1 = city.bundle(NOW)
+    kiosk.trust(v1)
+    city.revoke_key(city.active_key("card", NOW).kid)
+    kiosk.trust(city.bundle(NOW + 10))
+    assert kiosk.verify(card.text, at=NOW + 20) == "KEY_NOT_VALID"
+    (stored,) = bundle_files(kiosk)
+    stored.write_bytes(v1)  # the older, genuine file, where the newer one was
+    assert "older than v2" in kiosk.verify(card.text, at=NOW + 20)
+
+
+def test_a_lost_list_does_not_bring_back_the_bundles_older_copy(
+    city: City, issue: IssueFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = issue()
+    kiosk = Kiosk(tmp_path, capsys)
+    kiosk.pin(city.root.public_key)
+    kiosk.trust(city.bundle(NOW))  # carries a list in which the card is valid
+    city.set_status("1", card.status_idx, Status.REVOKED)
+    kiosk.trust(city.status_list_token("1", NOW + 10))
+    assert kiosk.verify(card.text, at=NOW + 20) == "REVOKED"
+    for path in (kiosk.state / "lists").iterdir():
+        path.unlink()
+    assert kiosk.verify(card.text, at=NOW + 20) == "TRUST_STALE"
+    _, out, _ = kiosk.status(at=NOW + 20)
+    assert "older than the last one" in out
+
+
+def test_a_future_dated_list_dropped_into_the_store_is_not_used(
+    city: City, issue: IssueFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = issue()
+    kiosk = Kiosk(tmp_path, capsys)
+    installed(kiosk, city)
+    (listed,) = (kiosk.state / "lists").iterdir()
+    listed.write_bytes(city.status_list_token("1", NOW + 3 * YEAR_S))
+    assert kiosk.verify(good.text) == "ACCEPTED"  # the bundle's own copy still counts
+    assert "dated in the future" in kiosk.status()[1]
+
+
+def test_deeply_nested_state_json_is_one_line(
+    city: City, issue: IssueFn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kiosk = Kiosk(tmp_path, capsys)
+    installed(kiosk, city)
+    (kiosk.state / "state.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, out, _ = kiosk.status()
+    assert code == 0 and "nested too deep" in out
+    assert kiosk.trust(city.bundle(NOW + 10))[0] == 0

@@ -278,3 +278,21 @@ def test_the_single_file_layout_of_older_kiosks_is_read_and_moved(
     assert not (old / "bundle.cose").exists()
     assert len(list((old / BUNDLES_DIR).glob("*.cose"))) == 1
     assert installed_version(state) == 2
+
+
+def test_the_watcher_never_keeps_an_old_store_it_could_not_recheck(
+    state: TrustState, city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiosk.trust_watch import TrustWatcher
+
+    state.import_bytes(city.bundle(NOW))
+    watcher = TrustWatcher(state, every_s=0)
+    assert watcher.check(0.0) and watcher.store is not None and watcher.trouble is None
+
+    def broken() -> None:
+        raise RecursionError("a state file the parser chokes on")
+
+    monkeypatch.setattr(state, "load", broken)
+    state.import_bytes(city.bundle(NOW + 10))  # the folder changes: the watcher re-checks
+    assert watcher.check(1.0)
+    assert watcher.store is None and "could not be read" in (watcher.trouble or "")
