@@ -48,7 +48,8 @@ def startup(runs: int) -> None:
         TrustState(root / "state", [city.root.public_key]).import_bytes(city.bundle(now))
         config = root / "kiosk.toml"
         config.write_text(
-            f'[site]\nname = "Start-up"\nlanguages = ["en", "es", "zh-Hans", "ar"]\n'
+            f'[site]\nname = "Start-up"\nmode = "counter"\n'
+            f'languages = ["en", "es", "zh-Hans", "ar"]\n'
             f'[trust]\nroot_keys = ["{city.root.public_key.hex()}"]\n'
             f'state_dir = "{root / "state"}"\n'
             f'[camera]\ntype = "synthetic"\n[display]\ndriver = "dummy"\n[metrics]\nlisten = ""\n'

@@ -9,6 +9,7 @@ code a starting kiosk runs; `kiosk config show` prints the effective config with
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -17,15 +18,56 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk.devices import DeviceConfig, load_device_config
 from kiosk.errors import ConfigError
 from kiosk.policy import Mode, Policy, Stale
 from kiosk.scan.sources import CameraConfig
-from kiosk.ui.display import DisplayConfig
+from kiosk.ui.display import DRIVERS, DisplayConfig
 from kiosk.ui.i18n import language
 
 DEFAULT_PATH = Path("/etc/kiosk/kiosk.toml")
 CAMERA_TYPES = ("v4l2", "picamera2", "replay", "synthetic", "serial-scanner", "hid-scanner")
+GATE_TYPES = ("modbus", "osdp", "none")
+PRINTER_TYPES = ("escpos", "none")
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
+# The example files' placeholders: a kiosk must never run with them (`validate --example`
+# accepts them, for checking the examples themselves).
+PLACEHOLDER_ROOT_KEY = "8f1c0c8c3f1e2d4b5a697887a6b5c4d3e2f10123456789abcdef0123456789ab"
+PLACEHOLDER_SCBK = bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one option may hold, beyond its type: every number has bounds, every enum is
+    closed. For a list, `lo`/`hi`/`choices` apply to each item and `size` to the count; for
+    hex bytes and text, `size` is the length."""
+
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[Any, ...] | None = None
+    size: tuple[int, int] | None = None
+
+    def check(self, value: Any, where: str) -> None:
+        if isinstance(value, tuple):
+            if self.size and not self.size[0] <= len(value) <= self.size[1]:
+                raise ConfigError(f"{where} needs {_span(self.size)} item(s)")
+            for i, item in enumerate(value):
+                dataclasses.replace(self, size=None).check(item, f"{where}[{i}]")
+            return
+        if self.choices is not None and value not in self.choices:
+            shown = ", ".join(repr(c) for c in self.choices)
+            raise ConfigError(f"{where} must be one of {shown}, not {value!r}")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        lo, hi = self.lo, self.hi
+        if number and lo is not None and hi is not None and not lo <= value <= hi:
+            raise ConfigError(f"{where} must be between {lo:g} and {hi:g}")  # NaN too
+        sized = isinstance(value, bytes | str) and self.size is not None
+        if sized and self.size and not self.size[0] <= len(value) <= self.size[1]:
+            unit = "bytes" if isinstance(value, bytes) else "characters"
+            raise ConfigError(f"{where} must be {_span(self.size)} {unit}")
+
+
+def _span(size: tuple[int, int]) -> str:
+    return str(size[0]) if size[0] == size[1] else f"{size[0]} to {size[1]}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +110,18 @@ class SyncConfig:
 class MetricsConfig:
     listen: str = "127.0.0.1:9108"  # "" turns the endpoint off
     allow_remote: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """The [gate], [reader] and [printer] sections: the devices they describe."""
+
+    path: Path
+    gate_type: str
+    gate: Any  # ModbusGateConfig | None
+    reader: Any  # OsdpReaderConfig | None
+    printer_type: str
+    printer: Any  # PrinterConfig | None
 
 
 @dataclass(frozen=True)
@@ -119,7 +173,92 @@ _SECTIONS: dict[str, type] = {
 _DEVICE_SECTIONS = ("gate", "reader", "printer")
 _INTERNAL = {"camera": {"cards"}}  # filled by the demo, never by a file
 _MODE_DEFAULTS = {"show": "show", "stale": "stale", "passback_s": "passback_s"}
-_SECRETS = ("scbk", "site_credential", "technician_pin")  # never printed by `config show`
+_SECRETS = ("scbk", "site_credential", "technician_pin")  # `config show` hides them
+_HEX = ("scbk", "site_credential")  # bytes, written as hex in the file
+_PORT = Rule(size=(1, 4096))
+_COIL = Rule(0, 65535)
+
+# The schema: every option's bounds beyond its type. tests/test_config.py checks that every
+# number and every text option of every section has a rule here.
+RULES: dict[str, dict[str, Rule]] = {
+    "site": {
+        "name": Rule(size=(0, 200)),
+        "mode": Rule(choices=("gate", "counter")),
+        "languages": Rule(size=(1, 32)),
+        "timezone": Rule(size=(1, 64)),
+        "technician_pin": Rule(size=(0, 12)),
+    },
+    "trust": {
+        "root_keys": Rule(size=(1, 8)),
+        "state_dir": Rule(size=(1, 4096)),
+        "bundle_url": Rule(size=(0, 2048)),
+        "status_urls": Rule(size=(0, 64)),
+    },
+    "policy": {
+        "required_benefits": Rule(size=(0, 32)),
+        "min_age": Rule(1, 149),
+        "age_flags": Rule(1, 149, size=(1, 6)),
+        "show": Rule(choices=("name", "age_flags", "benefits", "gender", "dob", "lang")),
+        "stale": Rule(choices=("reject", "grace")),
+        "stale_grace_h": Rule(0, 24 * 31),
+        "passback_s": Rule(0, 86_400),
+        "skew_s": Rule(0, 3600),
+    },
+    "camera": {
+        "type": Rule(choices=CAMERA_TYPES),
+        "path": _PORT,
+        "fps": Rule(1, 120),
+        "width": Rule(16, 8192),
+        "height": Rule(16, 8192),
+        "exposure": Rule(0, 1_000_000),
+        "focus": Rule(0, 10_000),
+        "baudrate": Rule(choices=BAUDRATES),
+        "seed": Rule(0, 2**31),
+    },
+    "display": {
+        "driver": Rule(choices=DRIVERS),
+        "size": Rule(200, 16_384, size=(2, 2)),
+        "result_s": Rule(0.5, 120),
+        "idle_cycle_s": Rule(1, 600),
+        "volume": Rule(0, 1),
+        "fps": Rule(1, 120),
+    },
+    "sync": {"timeout_s": Rule(1, 600), "max_bytes": Rule(1024, 64 * 1024 * 1024)},
+    "metrics": {"listen": Rule(size=(0, 300))},
+    "gate": {
+        "port": _PORT,
+        "baudrate": Rule(choices=BAUDRATES),
+        "parity": Rule(choices=("N", "E", "O")),
+        "stopbits": Rule(choices=(1, 2)),
+        "unit": Rule(1, 247),
+        "unlock_coil": _COIL,
+        "passed_input": _COIL,
+        "alarm_input": _COIL,
+        "ready_input": _COIL,
+        "mode": Rule(choices=("pulse", "level")),
+        "pulse_ms": Rule(100, 10_000),
+        "passage_window_s": Rule(1, 60),
+        "poll_ms": Rule(10, 1000),
+        "timeout_s": Rule(0.05, 5),
+        "grant_max_age_s": Rule(0.1, 10),
+        "retry_max_s": Rule(0.5, 300),
+    },
+    "reader": {
+        "port": _PORT,
+        "scbk": Rule(size=(16, 16)),
+        "address": Rule(0, 126),
+        "baudrate": Rule(choices=BAUDRATES),
+        "credential": Rule(choices=("site", "serial")),
+        "site_credential": Rule(size=(0, 64)),
+    },
+    "printer": {
+        "port": _PORT,
+        "baudrate": Rule(choices=BAUDRATES),
+        "profile": Rule(size=(1, 64)),
+        "status_timeout_s": Rule(0.05, 5),
+        "font": Rule(size=(1, 4096)),
+    },
+}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -130,6 +269,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], where)
+    if origin is typing.Literal:
+        if value not in args or type(value) is not type(args[0]):
+            shown = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{where} must be one of {shown}, not {value!r}")
+        return value
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list")
@@ -145,37 +289,112 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, not {value}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
         return value
+    if hint is bytes:
+        try:
+            return bytes.fromhex(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be hexadecimal") from None
     raise ConfigError(f"{where}: unsupported option type")  # pragma: no cover
 
 
-def _section(data: dict[str, Any], name: str, cls: type, path: Path) -> Any:
+def _section(
+    data: dict[str, Any], name: str, cls: type, path: Path, skip: tuple[str, ...] = ()
+) -> Any:
     raw = data.get(name, {})
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: [{name}] must be a section")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)} - _INTERNAL.get(name, set())
+    rules = RULES.get(name, {})
     values = {}
     for key, value in raw.items():
+        if key in skip:
+            continue
         if key not in known:
             raise ConfigError(
                 f"{path}: [{name}] {key!r} is not a known option "
-                f"(known: {', '.join(sorted(known))})"
+                f"(known: {', '.join(sorted(known | set(skip)))})"
             )
         hint = hints[key]
         if name == "display" and key == "size":
             hint = tuple[int, ...]
-        values[key] = _coerce(value, hint, f"{path}: [{name}] {key}")
+        where = f"{path}: [{name}] {key}"
+        values[key] = _coerce(value, hint, where)
+        if key in rules and values[key] is not None:
+            rules[key].check(values[key], where)
     try:
         return cls(**values)
     except ConfigError as exc:
         raise ConfigError(f"{path}: [{name}] {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: [{name}] {exc}") from None
+    except (TypeError, ValueError) as exc:  # a required option missing
+        missing = str(exc).split("argument")[-1].strip(": ")
+        raise ConfigError(f"{path}: [{name}] needs {missing}") from None
+
+
+def _device_type(data: dict[str, Any], name: str, types_: tuple[str, ...], path: Path) -> str:
+    raw = data.get(name)
+    if raw is None:
+        return "none"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [{name}] must be a section")
+    if "type" not in raw:
+        raise ConfigError(f"{path}: [{name}] needs type = {' or '.join(repr(t) for t in types_)}")
+    kind = raw["type"]
+    Rule(choices=types_).check(kind, f"{path}: [{name}] type")
+    if kind in ("none", "osdp") and set(raw) - {"type"}:
+        extra = ", ".join(sorted(set(raw) - {"type"}))
+        where = "go in [reader]" if kind == "osdp" else "are not read"
+        raise ConfigError(f"{path}: [{name}] type = {kind!r}: its options ({extra}) {where}")
+    return str(kind)
+
+
+def _devices(data: dict[str, Any], path: Path) -> DeviceConfig:
+    from firmware_bridge.escpos_printer import PrinterConfig
+    from firmware_bridge.modbus_gate import ModbusGateConfig
+    from firmware_bridge.osdp_reader import OsdpReaderConfig
+    from kiosk.errors import DeviceError
+
+    gate_type = _device_type(data, "gate", GATE_TYPES, path)
+    printer_type = _device_type(data, "printer", PRINTER_TYPES, path)
+    if "reader" in data and gate_type != "osdp":
+        raise ConfigError(f"{path}: [reader] is only read when [gate] type = 'osdp'")
+    if gate_type == "osdp" and "reader" not in data:
+        raise ConfigError(f"{path}: [gate] type = 'osdp' needs a [reader] section")
+    gate = reader = printer = None
+    if gate_type == "modbus":
+        gate = _section(data, "gate", ModbusGateConfig, path, skip=("type",))
+    if gate_type == "osdp":
+        reader = _section(data, "reader", OsdpReaderConfig, path)
+    if printer_type == "escpos":
+        printer = _section(data, "printer", PrinterConfig, path, skip=("type",))
+    for name, device in (("gate", gate), ("reader", reader)):
+        try:
+            if device is not None:
+                device.validate()  # what the driver itself would refuse at start
+        except DeviceError as exc:
+            raise ConfigError(f"{path}: [{name}] {exc}") from None
+    return DeviceConfig(Path(path), gate_type, gate, reader, printer_type, printer)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_device_config(path: Path) -> DeviceConfig:
+    """Only the device sections of a file (`kiosk device test`), by the same schema."""
+    return _devices(_read(path), Path(path))
 
 
 def _http_url(url: str) -> bool:
@@ -188,20 +407,23 @@ def _http_url(url: str) -> bool:
 
 
 def _check(config: KioskConfig) -> None:
+    """What one option's rule cannot say: relations between options, and lookups."""
     path = config.path
     site, trust = config.site, config.trust
-    if site.mode not in (m.value for m in Mode):
-        raise ConfigError(f"{path}: [site] mode must be 'gate' or 'counter', not {site.mode!r}")
     pin = site.technician_pin
     if pin and not (pin.isdigit() and pin.isascii() and 4 <= len(pin) <= 12):
         raise ConfigError(f"{path}: [site] technician_pin must be 4 to 12 digits")
-    if not site.languages:
-        raise ConfigError(f"{path}: [site] languages needs at least one language")
     for code in site.languages:
         try:
             language(code)
         except ConfigError as exc:
             raise ConfigError(f"{path}: [site] languages: {exc}") from None
+    if site.mode == "gate" and config.devices.gate_type == "none":
+        raise ConfigError(
+            f"{path}: [site] mode = 'gate' needs a [gate] (type 'modbus' or 'osdp'): without "
+            "one the kiosk would tell residents to go through a locked turnstile; a staffed "
+            "desk is mode = 'counter'"
+        )
     if not trust.root_keys:
         raise ConfigError(
             f"{path}: [trust] root_keys needs the city's root key (64 hex characters)"
@@ -218,23 +440,9 @@ def _check(config: KioskConfig) -> None:
     for url in (trust.bundle_url, *trust.status_urls):
         if url and not _http_url(url):
             raise ConfigError(f"{path}: [trust] {url!r} is not an http(s) URL")
-    if config.camera.type not in CAMERA_TYPES:
-        raise ConfigError(
-            f"{path}: [camera] type must be one of {', '.join(CAMERA_TYPES)}, "
-            f"not {config.camera.type!r}"
-        )
     display = config.display
-    if display.size is not None and (len(display.size) != 2 or min(display.size) < 200):
-        raise ConfigError(f"{path}: [display] size must be [width, height], each ≥ 200")
-    if not 0 <= display.volume <= 1:
-        raise ConfigError(f"{path}: [display] volume must be between 0 and 1")
-    for key in ("result_s", "idle_cycle_s", "fps"):
-        if getattr(display, key) <= 0:
-            raise ConfigError(f"{path}: [display] {key} must be positive")
-    if config.camera.fps <= 0:
-        raise ConfigError(f"{path}: [camera] fps must be positive")
-    if config.sync.timeout_s <= 0 or config.sync.max_bytes <= 0:
-        raise ConfigError(f"{path}: [sync] timeout_s and max_bytes must be positive")
+    if display.size is not None and len(display.size) != 2:
+        raise ConfigError(f"{path}: [display] size must be [width, height]")
     listen = config.metrics.listen
     if listen:
         host, _, port = listen.rpartition(":")
@@ -256,13 +464,11 @@ def _check(config: KioskConfig) -> None:
         raise ConfigError(f"{path}: [policy] {exc}") from None
 
 
-def load_config(path: Path) -> KioskConfig:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+def load_config(path: Path, *, example: bool = False) -> KioskConfig:
+    """The whole file, by one schema: what `kiosk run` starts with and `kiosk config
+    validate` checks (everything but opening ports). `example`: accept the example files'
+    placeholder root key and SCBK."""
+    data = _read(path)
     for name in data:
         if name not in _SECTIONS and name not in _DEVICE_SECTIONS:
             raise ConfigError(
@@ -279,16 +485,36 @@ def load_config(path: Path) -> KioskConfig:
         display=sections["display"],
         sync=sections["sync"],
         metrics=sections["metrics"],
-        devices=load_device_config(path),
+        devices=_devices(data, Path(path)),
     )
     _check(config)
+    if not example:
+        _no_placeholders(config)
     return config
 
 
-def effective_toml(config: KioskConfig) -> str:
-    """The config as a TOML file, defaults filled in (what `kiosk config show` prints)."""
+def _no_placeholders(config: KioskConfig) -> None:
+    path = config.path
+    if PLACEHOLDER_ROOT_KEY in config.trust.root_keys:
+        raise ConfigError(
+            f"{path}: [trust] root_keys holds the example's placeholder: pin the city's root "
+            "key (`kiosk-issuer root-key` prints it)"
+        )
+    reader = config.devices.reader
+    if reader is not None and reader.scbk == PLACEHOLDER_SCBK:
+        raise ConfigError(
+            f"{path}: [reader] scbk is the example's placeholder: set the key from the "
+            "panel's installer"
+        )
+
+
+def effective_toml(config: KioskConfig, *, secrets: bool = False) -> str:
+    """The config as a TOML file, every section and key with defaults filled in (what
+    `kiosk config show` prints). It loads back to the same configuration; secrets are
+    left out (as comments) unless `secrets`."""
     lines = [f"# effective configuration of {config.path}"]
-    parts = {
+    devices = config.devices
+    parts: dict[str, Any] = {
         "site": config.site,
         "trust": config.trust,
         "policy": config.policy_options,
@@ -296,19 +522,27 @@ def effective_toml(config: KioskConfig) -> str:
         "display": config.display,
         "sync": config.sync,
         "metrics": config.metrics,
-        "gate": config.devices.gate,
-        "reader": config.devices.reader,
-        "printer": config.devices.printer,
+        "gate": devices.gate,
+        "reader": devices.reader,
+        "printer": devices.printer,
     }
+    kinds = {"gate": devices.gate_type, "printer": devices.printer_type}
     for name, section in parts.items():
-        if section is None:
+        if section is None and name not in kinds:
             continue
         lines.append(f"\n[{name}]")
+        if name in kinds:
+            lines.append(f"type = {_toml_value(kinds[name])}")
+            if section is None:
+                continue
         for f in dataclasses.fields(section):
-            if f.name in _INTERNAL.get(name, set()) or f.name in _SECRETS:
+            if f.name in _INTERNAL.get(name, set()):
                 continue
             value = getattr(section, f.name)
-            if value is None and name == "policy" and f.name in _MODE_DEFAULTS:
+            if f.name in _SECRETS and not secrets:
+                state = "set" if value else "not set"
+                lines.append(f"# {f.name} = ({state}; hidden: `kiosk config show --secrets`)")
+            elif value is None and name == "policy" and f.name in _MODE_DEFAULTS:
                 effective = getattr(config.policy(), _MODE_DEFAULTS[f.name])
                 if isinstance(effective, frozenset):
                     effective = sorted(effective)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.devices import DeviceConfig, load_device_config
+from kiosk.config import DeviceConfig, load_device_config
 from kiosk.errors import EXIT_DEVICE, EXIT_OK, EXIT_REJECTED, ConfigError, DeviceError
 
 FAULTS = ("none", "silent", "garbled", "slow", "paper-out", "cover-open", "no-passage")
@@ -213,6 +213,14 @@ def cmd_device_test(args: argparse.Namespace) -> int:
     # pymodbus logs every retry to the terminal; the test's own lines say what matters
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     config = load_device_config(args.config)
+    configured = {
+        "gate": config.gate is not None,
+        "printer": config.printer is not None,
+        "reader": config.reader is not None,
+    }
+    if not configured[args.device]:
+        section = "[gate] type = 'modbus'" if args.device == "gate" else f"[{args.device}]"
+        raise ConfigError(f"{args.config}: no {args.device} configured (needs {section})")
     if args.simulate is not None and args.simulate not in FAULTS:
         raise ConfigError(f"--simulate takes one of {FAULTS}")
     context = (

@@ -11,8 +11,7 @@ from typing import Any, TextIO
 from firmware_bridge.gate import Gate, NoGate
 from kiosk.app import Kiosk, Parts, Settings
 from kiosk.audit import Audit, Metrics
-from kiosk.config import KioskConfig
-from kiosk.devices import DeviceConfig
+from kiosk.config import DeviceConfig, KioskConfig
 from kiosk.policy import Mode
 from kiosk.scan.pipeline import ScanEvent
 from kiosk.scan.sources import build_scanner

@@ -187,7 +187,8 @@ def test_run_under_systemd_notify_and_sigterm(tmp_path: Path, city: City) -> Non
     TrustState(state, [city.root.public_key]).import_bytes(city.bundle(now))
     config = tmp_path / "kiosk.toml"
     config.write_text(
-        f'[site]\nname = "Notify Test"\n[trust]\nroot_keys = ["{city.root.public_key.hex()}"]\n'
+        f'[site]\nname = "Notify Test"\nmode = "counter"\n'
+        f'[trust]\nroot_keys = ["{city.root.public_key.hex()}"]\n'
         f'state_dir = "{state}"\n[camera]\ntype = "synthetic"\nfps = 10\n'
         f'[display]\ndriver = "dummy"\n[metrics]\nlisten = ""\n'
     )

@@ -13,7 +13,8 @@ from kiosk.policy import Mode, Stale
 
 EXAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("config/*-*.toml"))
 KEY = "ab" * 32
-MINIMAL = f'[site]\nname = "Test"\n[trust]\nroot_keys = ["{KEY}"]\n'
+GATE = '[gate]\ntype = "modbus"\nport = "/dev/ttyUSB0"\n'
+MINIMAL = f'[site]\nname = "Test"\n[trust]\nroot_keys = ["{KEY}"]\n' + GATE
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -24,12 +25,15 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_examples_validate(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "validate", str(example)]) == 0
+    assert main(["config", "validate", "--example", str(example)]) == 0
     assert "valid" in capsys.readouterr().out
+    # without --example, the placeholder root key (and SCBK) is what a kiosk must not run with
+    assert main(["config", "validate", str(example)]) == 2
+    assert "placeholder" in capsys.readouterr().err
 
 
 def test_counter_example_builds_its_policy() -> None:
-    config = load_config(next(p for p in EXAMPLES if "counter" in p.name))
+    config = load_config(next(p for p in EXAMPLES if "counter" in p.name), example=True)
     policy = config.policy()
     assert policy.mode is Mode.COUNTER and policy.stale is Stale.GRACE
     assert policy.stale_grace_s == 72 * 3600
@@ -52,27 +56,26 @@ def test_defaults_fill_a_minimal_file(tmp_path: Path) -> None:
         ("[camara]\ntype = 'v4l2'\n", "[camara] is not a known section"),
         ("[display]\nvolume = 'loud'\n", "[display] volume must be a number"),
         ("[display]\nvolume = 3\n", "[display] volume must be between 0 and 1"),
-        ("[display]\ndriver = 'fbcon'\n", "display.driver must be one of"),
+        ("[display]\ndriver = 'fbcon'\n", "[display] driver must be one of"),
         ("[display]\nsize = [100, 100]\n", "[display] size"),
         ("[camera]\ntype = 'webcam'\n", "[camera] type must be one of"),
         ("[camera]\nfps = true\n", "[camera] fps must be a number"),
         ("[metrics]\nlisten = '0.0.0.0:9108'\n", "is not loopback"),
         ("[metrics]\nlisten = 'nowhere'\n", "[metrics] listen must be host:port"),
-        ("[policy]\nshow = ['name', 'serial']\n", "unknown holder field(s) ['serial']"),
+        ("[policy]\nshow = ['name', 'serial']\n", "[policy] show[1] must be one of"),
         ("[policy]\nstale = 'sometimes'\n", "[policy]"),
         ("[policy]\nmin_age = '18'\n", "[policy] min_age must be a whole number"),
-        ("[gate]\ntype = 'magic'\n", "[gate] type must be one of"),
         ("[site]\ntechnician_pin = '12'\n", "technician_pin must be 4 to 12 digits"),
-        ("[display]\nfps = 0\n", "[display] fps must be positive"),
-        ("[display]\nidle_cycle_s = 0\n", "[display] idle_cycle_s must be positive"),
-        ("[camera]\nfps = -5\n", "[camera] fps must be positive"),
+        ("[display]\nfps = 0\n", "[display] fps must be between 1 and 120"),
+        ("[display]\nidle_cycle_s = 0\n", "[display] idle_cycle_s must be between 1 and 600"),
+        ("[camera]\nfps = -5\n", "[camera] fps must be between 1 and 120"),
         ("[site]\ntechnician_pin = 1234\n", "[site] technician_pin must be a string"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:
     text = MINIMAL + extra
     if extra.startswith("[site]"):
-        text = f'[trust]\nroot_keys = ["{KEY}"]\n' + extra
+        text = f'[trust]\nroot_keys = ["{KEY}"]\n' + GATE + extra
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
         load_config(path)
@@ -88,6 +91,7 @@ def test_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:
             "unknown language 'de'",
         ),
         ('[site]\nmode = "turnstile"\n[trust]\nroot_keys = ["' + KEY + '"]\n', "[site] mode"),
+        ('[site]\nmode = "counter"\n', "[trust] root_keys needs"),
         ('[site]\nname = "x"\n', "[trust] root_keys needs"),
         ('[site]\nname = "x"\n[trust]\nroot_keys = ["abcd"]\n', "root_keys[0] must be 64 hex"),
         (
@@ -99,7 +103,7 @@ def test_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:
 )
 def test_site_and_trust_mistakes(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=None) as error:
-        load_config(write(tmp_path, text))
+        load_config(write(tmp_path, text if text.startswith("[site\n") else text + GATE))
     assert message in str(error.value)
 
 
@@ -114,7 +118,7 @@ def test_validate_exit_code_and_one_line(
 
 def test_show_prints_defaults_without_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     museum = next(p for p in EXAMPLES if "museum" in p.name)
-    assert main(["config", "show", "--config", str(museum)]) == 0
+    assert main(["config", "show", "--example", "--config", str(museum)]) == 0
     shown = capsys.readouterr().out
     assert "stale_grace_h = 72.0" in shown and "[reader]" in shown
     assert "00112233445566778899aabbccddeeff" not in shown  # the secure-channel key stays out
@@ -139,3 +143,120 @@ def test_show_fills_the_modes_defaults(tmp_path: Path, capsys: pytest.CaptureFix
     shown = capsys.readouterr().out
     assert 'show = ["age_flags", "benefits", "name"]  # the counter mode\'s default' in shown
     assert 'stale = "grace"  # the counter mode\'s default' in shown
+
+
+# -- one schema: every number finite and bounded, every enum closed (issue 11) ---------------
+
+READER = '[gate]\ntype = "osdp"\n[reader]\nport = "/dev/ttyUSB1"\nscbk = "' + "ab" * 16 + '"\n'
+READER += 'site_credential = "c17c4a2d"\n'
+BASE = f'[site]\nname = "Test"\n[trust]\nroot_keys = ["{KEY}"]\n'
+
+
+@pytest.mark.parametrize(
+    ("devices", "message"),
+    [
+        (GATE + 'pulse_ms = "300"\n', "[gate] pulse_ms must be a whole number"),
+        (GATE + "pulse_ms = 5\n", "[gate] pulse_ms must be between 100 and 10000"),
+        (GATE + 'baudrate = "fast"\n', "[gate] baudrate must be a whole number"),
+        (GATE + "baudrate = 9601\n", "[gate] baudrate must be one of"),
+        (GATE + 'mode = "blink"\n', "[gate] mode must be one of 'pulse', 'level'"),
+        (GATE + "unit = 300\n", "[gate] unit must be between 1 and 247"),
+        (GATE + "passage_window_s = nan\n", "[gate] passage_window_s must be a finite number"),
+        (GATE + "grant_max_age_s = nan\n", "[gate] grant_max_age_s must be a finite number"),
+        (GATE + 'grant_max_age_s = "1"\n', "[gate] grant_max_age_s must be a number"),
+        (GATE + "timeout_s = inf\n", "[gate] timeout_s must be a finite number"),
+        (GATE + 'parity = "X"\n', "[gate] parity must be one of"),
+        (READER.replace("ab" * 16, "ab"), "[reader] scbk must be 16 bytes"),
+        (READER + 'credential = "bogus"\n', "[reader] credential must be one of"),
+        (READER + "address = 999\n", "[reader] address must be between 0 and 126"),
+        ('[gate]\nport = "/dev/ttyUSB0"\nunit = 1\nunlock_coil = 0\n', "[gate] needs type ="),
+        ("", "[site] mode = 'gate' needs a [gate]"),
+        ('[gate]\ntype = "none"\n', "[site] mode = 'gate' needs a [gate]"),
+        (READER.replace('"osdp"\n', '"osdp"\nport = "x"\n', 1), "(port) go in [reader]"),
+        (GATE + '[reader]\nport = "x"\n', "[reader] is only read when [gate] type = 'osdp'"),
+        (GATE + "[display]\nresult_s = nan\n", "[display] result_s must be a finite number"),
+        (GATE + "[sync]\ntimeout_s = inf\n", "[sync] timeout_s must be a finite number"),
+        (GATE + "[policy]\nage_flags = []\n", "[policy] age_flags needs 1 to 6 item(s)"),
+        (GATE + "[policy]\nstale_grace_h = -1\n", "[policy] stale_grace_h must be between"),
+        (GATE + '[printer]\ntype = "escpos"\nport = "p"\nbaudrate = 7\n', "[printer] baudrate"),
+        (GATE + '[printer]\nport = "p"\n', "[printer] needs type ="),
+    ],
+)
+def test_validate_refuses_what_run_could_not_run_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], devices: str, message: str
+) -> None:
+    path = write(tmp_path, BASE + devices)
+    assert main(["config", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and err.count("\n") == 1, err
+    with pytest.raises(ConfigError):  # the very same checks at start-up
+        load_config(path)
+
+
+def test_the_osdp_example_section_is_valid(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE + READER))
+    assert config.devices.gate_type == "osdp" and config.devices.reader.address == 101
+
+
+def test_every_option_has_a_rule() -> None:
+    """No number without bounds, no text without a length or a closed set of values."""
+    import dataclasses
+    import typing
+
+    from firmware_bridge.escpos_printer import PrinterConfig
+    from firmware_bridge.modbus_gate import ModbusGateConfig
+    from firmware_bridge.osdp_reader import OsdpReaderConfig
+    from kiosk.config import _INTERNAL, _SECTIONS, RULES
+
+    sections = {**_SECTIONS, "gate": ModbusGateConfig, "reader": OsdpReaderConfig}
+    sections["printer"] = PrinterConfig
+    missing = []
+    for name, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in _INTERNAL.get(name, set()) or (f.name == "path" and name == "trust"):
+                continue
+            text = str(hints[f.name])
+            needs = any(t in text for t in ("int", "float", "str", "bytes"))
+            if needs and text != "bool" and f.name not in RULES.get(name, {}):
+                missing.append(f"[{name}] {f.name}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_show_loads_back_to_the_same_configuration(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "show", "--example", "--secrets", "--config", str(example)]) == 0
+    shown = capsys.readouterr().out
+    again = write(tmp_path, shown)
+    first, second = load_config(example, example=True), load_config(again, example=True)
+    for part in ("site", "trust", "camera", "display", "sync", "metrics"):
+        assert getattr(first, part) == getattr(second, part), part
+    assert first.policy() == second.policy()
+    assert first.devices.gate == second.devices.gate
+    assert first.devices.reader == second.devices.reader
+    assert first.devices.printer == second.devices.printer
+    assert (first.devices.gate_type, first.devices.printer_type) == (
+        second.devices.gate_type,
+        second.devices.printer_type,
+    )
+    assert "type = " in shown.split("[gate]")[1]
+    # without --secrets the keys stay out, and what is shown still loads
+    assert main(["config", "show", "--example", "--config", str(again)]) == 0
+    assert "00112233445566778899aabbccddeeff" not in capsys.readouterr().out
+
+
+def test_kiosk_run_refuses_the_same_file_at_start_with_exit_2(tmp_path: Path) -> None:
+    """Exit 2 (the unit's RestartPreventExitStatus): systemd does not loop on it."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, BASE + GATE + "passage_window_s = nan\n")
+    kiosk = Path(sys.executable).parent / "kiosk"
+    done = subprocess.run(
+        [kiosk, "run", "--headless", "--config", path], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert f"{path}: [gate] passage_window_s must be a finite number" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import cli
-from kiosk.devices import load_device_config
+from kiosk.config import load_device_config
 from kiosk.errors import ConfigError
 from tests.test_cli import run
 
@@ -89,3 +89,16 @@ def test_example_config_loads() -> None:
     config = load_device_config(EXAMPLE)
     assert config.gate_type == "modbus" and config.gate.pulse_ms == 300
     assert config.printer.baudrate == 19200 and config.reader is None
+
+
+@pytest.mark.parametrize("device", ["gate", "printer", "reader"])
+def test_testing_a_device_the_config_lacks_is_one_line(
+    tmp_path: Path, device: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "kiosk.toml"
+    other = "printer" if device == "gate" else "gate"
+    path.write_text(
+        f'[{other}]\ntype = "{"escpos" if other == "printer" else "modbus"}"\nport = "/dev/null"\n'
+    )
+    code, _, err = run(cli.main, ["device", "test", device, "--simulate", "--config", path], capsys)
+    assert code == 2 and f"no {device} configured" in err and err.count("\n") == 1

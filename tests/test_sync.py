@@ -292,7 +292,8 @@ def secure(
 def sync_config_file(tmp_path: Path, city: City, url: str, timeout_s: float = 20) -> Path:
     config = tmp_path / "kiosk.toml"
     config.write_text(
-        f'[site]\nname = "x"\n[trust]\nroot_keys = ["{city.root.public_key.hex()}"]\n'
+        f'[site]\nname = "x"\nmode = "counter"\n'
+        f'[trust]\nroot_keys = ["{city.root.public_key.hex()}"]\n'
         f'state_dir = "{tmp_path / "state"}"\nbundle_url = "{url}"\n'
         f"[sync]\ntimeout_s = {timeout_s}\n"
     )
