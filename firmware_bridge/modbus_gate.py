@@ -5,16 +5,29 @@ A relay coil drives the turnstile's dry-contact "unlock" input; discrete inputs 
 owns the serial line: `grant()` and `deny()` only post commands to it, so the app's loop never
 waits on the wire.
 
-Safety rules, each tested:
+Safety rules, each tested (tests/test_modbus_gate*.py):
 - the coil is only ever switched on by a grant, and a grant is carried out at most once;
 - a grant that cannot be carried out within `grant_max_age_s` (the gate was offline, the
   line slow) is dropped, never delivered late to whoever stands there next;
-- one grant lets one passage through; a passage without a grant is an alarm.
+- one grant lets one passage through; a passage without a grant is an alarm; every grant
+  ends in exactly one of `passed`, `timeout` or `dropped`;
+- the relay always ends up off. A relock is owed from start-up (a previous process may have
+  died mid-grant), from every coil-on write (it may act even when its answer is lost) and
+  after every fault; only a coil-off write the module confirmed settles it. The gate is not
+  online (grants are dropped) until then. The worker relocks on connect, after any error as
+  soon as the line answers, at the end of every pulse or level window (always finite), and
+  as its last act; `close()` — idempotent, also run at interpreter exit — relocks from its
+  own thread if the worker is stuck or dead. Whatever the worker meets, it reports `offline`
+  with a reason and goes on; if something ends it all the same, it says so.
+What no process can do — relock after SIGKILL or a power cut — is the module's watchdog's
+job, and the wiring's: docs/devices.md.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import math
 import queue
 import threading
 import time
@@ -25,6 +38,11 @@ from firmware_bridge.gate import GateEvent, GateSignal
 from kiosk.errors import DeviceError
 
 log = logging.getLogger(__name__)
+
+BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
+MAX_READ_BITS = 2000  # the most discrete inputs one Modbus read (FC02) may ask for
+RETRY_FIRST_S = 0.2
+RELOCK_RETRY_S = 0.5  # while the coil may be on, a retry never waits longer than this
 
 
 @dataclass(frozen=True)
@@ -50,15 +68,68 @@ class ModbusGateConfig:
     # adapters switch direction by themselves and need none
 
     def validate(self) -> None:
-        if not 100 <= self.pulse_ms <= 10_000:
-            raise DeviceError("gate pulse_ms must be 100..10000 (dry contacts need >= 100 ms)")
-        if not 1 <= self.unit <= 247:
-            raise DeviceError("gate unit must be a Modbus unit id 1..247")
-        if self.passage_window_s <= 0 or self.poll_ms <= 0:
-            raise DeviceError("gate passage_window_s and poll_ms must be positive")
+        """Every value by type and bounds; each error starts "gate <key> " (the config loader
+        adds file and section)."""
+        if not isinstance(self.port, str) or not self.port:
+            raise DeviceError(f"gate port must be a device path or pyserial URL, not {self.port!r}")
+        _choice("baudrate", self.baudrate, BAUDRATES)
+        _choice("parity", self.parity, ("N", "E", "O"))
+        _choice("stopbits", self.stopbits, (1, 2))
+        _whole("unit", self.unit, 1, 247, "a Modbus unit id")
+        _whole("unlock_coil", self.unlock_coil, 0, 65535, "a coil number")
+        inputs = {"passed_input": self.passed_input}
+        for key, number in (("alarm_input", self.alarm_input), ("ready_input", self.ready_input)):
+            if number is not None:
+                inputs[key] = number
+        seen: dict[int, str] = {}
+        for key, number in inputs.items():
+            _whole(key, number, 0, 65535, "an input number")
+            if number in seen:
+                raise DeviceError(f"gate {key} must differ from {seen[number]} (both {number})")
+            seen[number] = key
+        if max(inputs.values()) - min(inputs.values()) >= MAX_READ_BITS:
+            raise DeviceError(
+                f"gate passed_input, alarm_input and ready_input must lie within "
+                f"{MAX_READ_BITS} inputs of each other (one Modbus read)"
+            )
+        _flag("inputs_active_low", self.inputs_active_low)
+        _choice("mode", self.mode, ("pulse", "level"))
+        _whole("pulse_ms", self.pulse_ms, 100, 10_000, "milliseconds (dry contacts need 100)")
+        _seconds("passage_window_s", self.passage_window_s, 0.5, 60)
+        _whole("poll_ms", self.poll_ms, 10, 1000, "milliseconds")
+        _seconds("timeout_s", self.timeout_s, 0.05, 2)
+        _seconds("grant_max_age_s", self.grant_max_age_s, 0.1, 5)
+        _seconds("retry_max_s", self.retry_max_s, 0.2, 60)
+        _flag("rs485", self.rs485)
 
 
-_GRANT, _DENY = "grant", "deny"
+def _whole(key: str, value: object, low: int, high: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DeviceError(f"gate {key} must be {what}, {low}..{high}, not {value!r}")
+
+
+def _seconds(key: str, value: object, low: float, high: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise DeviceError(f"gate {key} must be seconds, {low:g}..{high:g}, not {value!r}")
+
+
+def _choice(key: str, value: object, choices: tuple[object, ...]) -> None:
+    if isinstance(value, bool) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise DeviceError(f"gate {key} must be one of {allowed}, not {value!r}")
+
+
+def _flag(key: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise DeviceError(f"gate {key} must be true or false, not {value!r}")
+
+
+_GRANT, _DENY, _WAKE = "grant", "deny", "wake"
 
 
 class ModbusGate:
@@ -66,31 +137,155 @@ class ModbusGate:
         config.validate()
         self.config = config
         self.signals: queue.Queue[GateSignal] = queue.Queue()
+        self.online = False
         self._commands: queue.Queue[tuple[str, float]] = queue.Queue()
         self._stop = threading.Event()
+        # RLocks: a signal handler may call close() on the thread inside grant() or close()
+        self._lock = threading.RLock()  # orders grant() against the gate closing
+        self._accepting: str | None = None  # None: grants are taken; else why they are not
+        self._close_lock = threading.RLock()
+        self._closed = False
+        # worker state
+        self._client: Any = None
         self._online: bool | None = None
+        self._offline_detail = ""
         self._last_inputs: dict[str, bool] | None = None
-        self._window_until: float | None = None
-        self._coil_off_at: float | None = None
-        self.online = False
+        self._windows: list[float] = []  # passage deadlines of the open grants, oldest first
+        self._grant_in_hand = False
+        self._relock_pending = True  # a coil-off confirmed by the module is owed
+        self._coil_maybe_on = True  # unknown at start: retry the relock without backing off
+        self._coil_off_at: float | None = None  # end of the pulse or level window
+        self._last_error = ""
+        self._relocked_at_end: bool | None = None  # the worker's last act: None = not tried
+        self._set_online(False, "starting: the relay is not yet confirmed off")
+        atexit.register(self.close)
         self._thread = threading.Thread(target=self._run, name="modbus-gate", daemon=True)
         self._thread.start()
 
     # -- the app's side ----------------------------------------------------------------------
 
     def grant(self) -> None:
-        self._commands.put((_GRANT, time.monotonic()))
+        with self._lock:
+            why = self._accepting
+            if why is None:
+                self._commands.put((_GRANT, time.monotonic()))
+                return
+        self._signal(GateEvent.DROPPED, f"grant dropped: {why}")
 
     def deny(self) -> None:
-        self._commands.put((_DENY, time.monotonic()))
+        with self._lock:
+            if self._accepting is None:
+                self._commands.put((_DENY, time.monotonic()))
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=3)
+        """Stop the worker and leave the relay off. Idempotent and thread-safe (a second caller
+        waits for the first; a signal handler re-entering returns at once). Bounded: about
+        close_budget_s, twice that if the worker is stuck. Also runs at interpreter exit."""
+        with self._close_lock:
+            if self._closed:
+                return  # closed already, or being closed by this thread (a signal handler)
+            self._closed = True
+            atexit.unregister(self.close)
+            self._refuse_grants("the gate is closed")
+            self._stop.set()
+            self._commands.put((_WAKE, 0.0))  # wake the worker from its wait
+            # the step under way (up to two requests), then the last relock
+            self._thread.join(self.close_budget_s + 2 * self.config.timeout_s + 0.5)
+            if self._relocked_at_end:
+                return
+            # the worker is stuck, or ended without confirming the relock: try from here
+            stuck = self._thread.is_alive() or self._relocked_at_end is None
+            deadline = time.monotonic() + (self.close_budget_s if stuck else 0.0)
+            if stuck:  # its port is locked (pymodbus opens it exclusively): take it over
+                _close_quietly(self._client)
+            if not self._relock_before(deadline, None):
+                log.error(
+                    "gate on %s: could not confirm the relock at close; the relay may still "
+                    "be on (a module with a communication watchdog switches it off by itself; "
+                    "see docs/devices.md)",
+                    self.config.port,
+                )
+
+    @property
+    def close_budget_s(self) -> float:
+        """How long the last relock keeps trying (attempts of up to timeout_s each): long enough
+        to ride out a glitch, short enough for systemd's TimeoutStopSec (10 s)."""
+        return min(3.0, max(1.5, 4 * self.config.timeout_s))
 
     # -- the worker --------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    def _run(self) -> None:
+        why = "the gate is closed"
+        try:
+            self._serve()
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the worker ends here
+            why = f"the gate's worker stopped ({_described(exc)})"
+            log.critical("gate on %s: %s", self.config.port, why, exc_info=True)
+        finally:
+            self._finish(why)
+
+    def _serve(self) -> None:
+        delay = RETRY_FIRST_S
+        while not self._stop.is_set():
+            try:
+                if self._client is None:
+                    self._client = self._connect()
+                    self._relock_pending, self._coil_off_at = True, None
+                self._relock_if_due(self._client)
+                self._step(self._client)
+                delay = RETRY_FIRST_S
+                self._last_error = ""
+            except Exception as exc:  # every failure: offline with its reason, then retry
+                self._fault(exc)
+                wait = min(delay, RELOCK_RETRY_S) if self._coil_maybe_on else delay
+                if self._stop.wait(wait):
+                    return
+                delay = min(delay * 2, self.config.retry_max_s)
+
+    def _finish(self, why: str) -> None:
+        """The worker's last act, whatever ended it: no more grants, relay off."""
+        self._refuse_grants(why)
+        self._set_online(False, why)
+        client, self._client = self._client, None
+        try:
+            relocked = self._relock_before(time.monotonic() + self.close_budget_s, client)
+        except BaseException:  # even now, the outcome must be recorded
+            relocked = False
+            log.exception("gate on %s: relocking at the end", self.config.port)
+        self._relocked_at_end = relocked
+        if not relocked and not self._stop.is_set():  # when closing, close() says it
+            log.error(
+                "gate on %s: the relay may still be on: the module did not confirm the relock",
+                self.config.port,
+            )
+        self._end_grants(why)
+
+    def _refuse_grants(self, why: str) -> None:
+        with self._lock:
+            if self._accepting is None:
+                self._accepting = why
+
+    def _relock_before(self, deadline: float, client: Any) -> bool:
+        """Write the coil off until the module confirms it or `deadline` passes (at least one
+        attempt). Used at the end, from the worker or from close(); closes the client."""
+        while True:
+            try:
+                if client is None:
+                    client = self._connect()
+                self._write_coil(client, False)
+            except Exception as exc:  # best effort: the process may be ending
+                log.info("gate on %s: relock attempt failed: %s", self.config.port, exc)
+                _close_quietly(client)
+                client = None
+            else:
+                _close_quietly(client)
+                self._relock_pending = self._coil_maybe_on = False
+                return True
+            if time.monotonic() + 0.05 >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def _connect(self) -> Any:
         from pymodbus import FramerType
         from pymodbus.client import ModbusSerialClient
 
@@ -122,70 +317,95 @@ class ModbusGate:
                 ) from None
         return client
 
-    def _run(self) -> None:
+    def _fault(self, exc: Exception) -> None:
         from pymodbus import ModbusException
 
-        delay = 0.2
-        client: Any = None
-        while not self._stop.is_set():
+        if isinstance(exc, ModbusException | DeviceError | OSError):
+            reason = _plain(exc)
+        else:  # a bug, or an answer nobody foresaw: logged in full, and the gate goes on
+            reason = f"internal error ({_described(exc)})"
+            if reason != self._last_error:
+                log.exception("gate on %s: %s; relocking and retrying", self.config.port, reason)
+        self._last_error = reason
+        self._set_online(False, reason)
+        client, self._client = self._client, None
+        _close_quietly(client)
+        self._relock_pending, self._coil_off_at = True, None  # as soon as the line answers
+        self._end_grants(reason)
+
+    def _end_grants(self, why: str) -> None:
+        """Every grant not yet ended gets its one outcome: dropped."""
+        for _ in self._windows:
+            self._signal(GateEvent.DROPPED, f"grant cut short: {why}")
+        self._windows.clear()
+        if self._grant_in_hand:
+            self._drop(why)
+        while True:
             try:
-                if client is None:
-                    client = self._client()
-                self._step(client)
-                delay = 0.2
-            except (ModbusException, DeviceError, OSError) as exc:
-                self._set_online(False, _plain(exc))
-                if client is not None:
-                    client.close()
-                    client = None
-                self._window_until = self._coil_off_at = None
-                self._drop_grants("gate offline")
-                if self._stop.wait(delay):
-                    break
-                delay = min(delay * 2, self.config.retry_max_s)
-        if client is not None:
-            client.close()
+                command, _ = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if command == _GRANT:
+                self._signal(GateEvent.DROPPED, f"grant dropped: {why}")
+
+    def _drop(self, why: str) -> None:
+        self._grant_in_hand = False
+        self._signal(GateEvent.DROPPED, f"grant dropped: {why}")
 
     def _step(self, client: Any) -> None:
-        c = self.config
         now = time.monotonic()
-        wake = now + c.poll_ms / 1000
+        wake = now + self.config.poll_ms / 1000
         if self._coil_off_at is not None:
             wake = min(wake, self._coil_off_at)
         try:
             command, posted = self._commands.get(timeout=max(0.0, wake - now))
         except queue.Empty:
-            command = None
-        now = time.monotonic()
+            command, posted = _WAKE, now
+        c, now = self.config, time.monotonic()
+        if self._stop.is_set():  # closing: what is left is ended by _finish
+            if command == _GRANT:
+                self._signal(GateEvent.DROPPED, "grant dropped: the gate is closed")
+            return
         if command == _GRANT:
+            self._grant_in_hand = True
             if now - posted > c.grant_max_age_s:
-                self._signal(
-                    GateEvent.DROPPED, "grant dropped: it could not be carried out in time"
-                )
-            elif self._online:
-                self._unlock(client, now)
+                self._drop("it could not be carried out in time")
+            elif not self._online:
+                self._drop("gate offline")
             else:
-                self._signal(GateEvent.DROPPED, "grant dropped: gate offline")
-        elif command == _DENY and self._coil_off_at is not None and c.mode == "level":
-            self._write_coil(client, False)
-            self._coil_off_at = None
-        if self._coil_off_at is not None and now >= self._coil_off_at:
-            self._write_coil(client, False)
-            self._coil_off_at = None
+                self._unlock(client, now)
+        elif command == _DENY and c.mode == "level" and self._coil_off_at is not None:
+            self._coil_off_at = now  # relock right away
+        self._relock_if_due(client)
         self._poll_inputs(client, now)
 
     def _unlock(self, client: Any, now: float) -> None:
         c = self.config
-        self._write_coil(client, True)
-        self._window_until = now + c.passage_window_s
+        self._grant_in_hand = False
+        self._windows.append(now + c.passage_window_s)
         hold = c.pulse_ms / 1000 if c.mode == "pulse" else c.passage_window_s
-        self._coil_off_at = now + hold
+        self._coil_off_at = now + hold  # finite: validated
+        # owed before the write: the module may act on it even if its answer is lost
+        self._relock_pending = self._coil_maybe_on = True
+        self._write_coil(client, True)
+
+    def _relock_if_due(self, client: Any) -> None:
+        if not self._relock_pending:
+            return
+        if self._coil_off_at is not None and time.monotonic() < self._coil_off_at:
+            return
+        self._write_coil(client, False)
+        self._relock_pending = self._coil_maybe_on = False
+        self._coil_off_at = None
 
     def _write_coil(self, client: Any, on: bool) -> None:
         c = self.config
         reply = client.write_coil(c.unlock_coil, on, device_id=c.unit)
         if reply.isError():
             raise DeviceError(f"gate: the relay module refused coil {c.unlock_coil}: {reply}")
+        # FC05 answers with an echo: a stale or foreign answer is no confirmation
+        if reply.function_code != 5 or reply.address != c.unlock_coil or reply.bits[:1] != [on]:
+            raise DeviceError(f"gate: the relay module's answer does not match: {reply}")
 
     def _poll_inputs(self, client: Any, now: float) -> None:
         c = self.config
@@ -196,45 +416,58 @@ class ModbusGate:
         reply = client.read_discrete_inputs(first, count=count, device_id=c.unit)
         if reply.isError():
             raise DeviceError(f"gate: the relay module refused to read inputs: {reply}")
+        if reply.function_code != 2 or len(reply.bits) < count:
+            raise DeviceError(f"gate: the relay module's answer does not match: {reply}")
         bits = reply.bits
         inputs = {k: bool(bits[v - first]) != c.inputs_active_low for k, v in numbers.items()}
+        # Reached only with the relock confirmed since the last (re)connect: _serve relocks
+        # first, and a failed relock raises.
         ready = inputs.get("ready", True)
         self._set_online(ready, "" if ready else "turnstile reports not ready")
         before = self._last_inputs
         self._last_inputs = inputs
         if before is not None:
             if inputs["passed"] and not before["passed"]:
-                if self._window_until is not None:
+                if self._windows:
+                    self._windows.pop(0)  # one grant, one passage
                     self._signal(GateEvent.PASSED)
-                    self._window_until = None
-                    if c.mode == "level" and self._coil_off_at is not None:
+                    if c.mode == "level" and not self._windows and self._coil_off_at is not None:
                         self._coil_off_at = now  # relock right away
                 else:
                     self._signal(GateEvent.ALARM, "passage without a grant")
             if inputs.get("alarm") and not before.get("alarm"):
                 self._signal(GateEvent.ALARM, "the turnstile's alarm input is active")
-        if self._window_until is not None and now > self._window_until:
-            self._window_until = None
+        while self._windows and now > self._windows[0]:
+            self._windows.pop(0)
             self._signal(GateEvent.TIMEOUT, "nobody passed within the passage window")
 
     def _set_online(self, online: bool, detail: str) -> None:
-        if online == self._online:
+        if online == self._online and (online or detail == self._offline_detail):
             return
-        self._online = self.online = online
+        self._online = online
+        self._offline_detail = "" if online else detail
+        if not online:
+            self.online = False  # before the signal: nobody reads "online" after "offline"
         self._signal(GateEvent.ONLINE if online else GateEvent.OFFLINE, detail)
-
-    def _drop_grants(self, why: str) -> None:
-        while True:
-            try:
-                command, _ = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if command == _GRANT:
-                self._signal(GateEvent.DROPPED, f"grant dropped: {why}")
+        self.online = online  # after it: whoever sees online=True finds the signal queued
 
     def _signal(self, event: GateEvent, detail: str = "") -> None:
         log.info("gate %s %s", event.value, detail)
         self.signals.put(GateSignal.now(event, detail))
+
+
+def _close_quietly(client: Any) -> None:
+    if client is None:
+        return
+    try:
+        client.close()
+    except Exception:  # closing a port that already failed
+        log.debug("gate: closing the port", exc_info=True)
+
+
+def _described(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _plain(exc: BaseException) -> str:

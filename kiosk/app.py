@@ -163,10 +163,10 @@ class Kiosk:
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set (SIGTERM/SIGINT or the window closed)."""
-        self.start()
         period = 1.0 / self.settings.fps
         self._failures = 0
         try:
+            self.start()
             self._guarded_step()  # the first screen is up before systemd hears "ready"
             self.parts.notifier.ready(f"{self.settings.site}: {self.mode.value} mode")
             while not stop.is_set():
@@ -202,10 +202,13 @@ class Kiosk:
         self._early.append(event)
 
     def close(self) -> None:
-        self.parts.notifier.stopping()
+        # The gate first: its close() writes the relay off, whatever fails after it.
+        closers: list[Callable[[], object]] = [
+            p.close for p in (self.parts.gate, self.parts.printer) if p is not None
+        ]
+        closers.insert(1, self.parts.notifier.stopping)
         if self.parts.scanner is not None:
-            self.parts.scanner.stop()
-        closers = [p.close for p in (self.parts.gate, self.parts.printer) if p is not None]
+            closers.insert(2, self.parts.scanner.stop)
         for close in [*closers, *self.parts.closers]:
             try:
                 close()

@@ -365,10 +365,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    kiosk = build_kiosk(config, sys.stdout, headless=args.headless)
     stop = threading.Event()
+    # Before anything is built: a SIGTERM during start-up also ends in a normal exit, and
+    # the gate relocks in Kiosk.close() (its own exit hook is the backstop).
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    kiosk = build_kiosk(config, sys.stdout, headless=args.headless)
     kiosk.run(stop)
     return EXIT_OK
 

@@ -237,10 +237,10 @@ RULES: dict[str, dict[str, Rule]] = {
         "ready_input": _COIL,
         "mode": Rule(choices=("pulse", "level")),
         "pulse_ms": Rule(100, 10_000),
-        "passage_window_s": Rule(1, 60),
+        "passage_window_s": Rule(0.5, 60),
         "poll_ms": Rule(10, 1000),
-        "timeout_s": Rule(0.05, 5),
-        "grant_max_age_s": Rule(0.1, 10),
+        "timeout_s": Rule(0.05, 2),
+        "grant_max_age_s": Rule(0.1, 5),
         "retry_max_s": Rule(0.5, 300),
     },
     "reader": {

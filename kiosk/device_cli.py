@@ -108,7 +108,8 @@ def _came_online(signals: queue.Queue[Any], timeout: float, name: str) -> bool:
     while (signal := _wait(signals, deadline)) is not None:
         if signal.event is GateEvent.ONLINE:
             return True
-        print(f"✗ {name}: {signal.event.value}: {signal.detail}")
+        waiting = signal.detail.startswith("starting:")  # the relock is being confirmed
+        print(f"{'…' if waiting else '✗'} {name}: {signal.event.value}: {signal.detail}")
     return False
 
 

@@ -95,7 +95,8 @@ def test_pulse_length(rig: Rig) -> None:
     on, off = rtu(1, 5, 0, 0, 0xFF, 0), rtu(1, 5, 0, 0, 0, 0)
     # The wire log has no times; the gate's own pulse is from config: check the ordering.
     sent = rig.wire.sent_to_device()
-    assert sent.index(on) < sent.index(off)
+    assert sent.index(off) < sent.index(on)  # relocked at connect, before anything else
+    assert off in sent[sent.index(on) :]  # and after the pulse
 
 
 def test_grant_then_passage(rig: Rig) -> None:
@@ -171,10 +172,16 @@ def test_level_mode_holds_until_passage(tmp_path: Path) -> None:
         rig.expect(GateEvent.ONLINE)
         gate.grant()
         time.sleep(0.4)  # longer than pulse_ms: in level mode the coil is still on
-        assert rtu(1, 5, 0, 0, 0, 0) not in wire.sent_to_device()
+        sent = wire.sent_to_device()
+        after_grant = sent[sent.index(rtu(1, 5, 0, 0, 0xFF, 0)) :]
+        assert rtu(1, 5, 0, 0, 0, 0) not in after_grant
+        assert sim.coil
         rig.expect(GateEvent.PASSED)
         time.sleep(0.2)
-        assert rtu(1, 5, 0, 0, 0, 0) in wire.sent_to_device()  # relocked after the passage
+        sent = wire.sent_to_device()
+        after_grant = sent[sent.index(rtu(1, 5, 0, 0, 0xFF, 0)) :]
+        assert rtu(1, 5, 0, 0, 0, 0) in after_grant  # relocked after the passage
+        assert not sim.coil
     finally:
         gate.close()
         sim.close()
@@ -183,9 +190,11 @@ def test_level_mode_holds_until_passage(tmp_path: Path) -> None:
 
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(DeviceError, match="pulse_ms"):
-        ModbusGate(replace(CONFIG, pulse_ms=20))
+        ModbusGate(replace(CONFIG, port="/dev/null", pulse_ms=20))
     with pytest.raises(DeviceError, match="unit"):
-        ModbusGate(replace(CONFIG, unit=0))
+        ModbusGate(replace(CONFIG, port="/dev/null", unit=0))
+    with pytest.raises(DeviceError, match="port"):
+        ModbusGate(CONFIG)  # no port
 
 
 ACTIONS = st.lists(
@@ -233,6 +242,8 @@ def test_rs485_mode_on_a_port_without_it_is_a_clear_offline(tmp_path: Path) -> N
     wire = Wire(tmp_path / "pty")
     gate = ModbusGate(replace(CONFIG, port=wire.kiosk_path, rs485=True))
     try:
+        starting = gate.signals.get(timeout=5)  # not online until the relock is confirmed
+        assert starting.event is GateEvent.OFFLINE and "starting" in starting.detail
         signal = gate.signals.get(timeout=5)
         assert signal.event is GateEvent.OFFLINE and "RS-485" in signal.detail
     finally:

@@ -4,7 +4,9 @@ The model: coil `unlock_coil` is the relay on the turnstile's unlock input. When
 on, a visitor (if `visitor_walks`) walks through `passage_delay_s` later, and the turnstile's
 "passed" output (discrete input `passed_input`) closes for `passed_pulse_s`. `sneak()` is a
 passage nobody granted; `force()` trips the alarm/forced output. The simulator counts every
-time the coil was switched on, which is what the never-pulsed-without-a-grant test checks.
+time the coil was switched on, which is what the never-pulsed-without-a-grant test checks, and
+every coil write it received (on and off), which is what the always-relocked tests check: a
+request lost on the wire (see `Wire`'s `cut` fault) never reaches these counters.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class TurnstileModule:
         self.unlocks = 0  # times the coil went from off to on
         self.unlock_times: list[float] = []  # time.monotonic() of each, for latency benchmarks
         self.passages = 0
+        self.coil_on_writes = 0  # write requests received that switch the coil on
+        self.coil_off_writes = 0  # and off (even when it was already off)
         self._coil = False
         self._tasks: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -96,6 +100,10 @@ class TurnstileModule:
             and address <= self.unlock_coil < address + max(count, 1)
         ):
             on = bool(set_values[self.unlock_coil - address])
+            if on:
+                self.coil_on_writes += 1
+            else:
+                self.coil_off_writes += 1
             if on and not self._coil:
                 self.unlocks += 1
                 self.unlock_times.append(time.monotonic())
@@ -104,6 +112,11 @@ class TurnstileModule:
                     self._loop.call_later(self.passage_delay_s, self._walk_through)
             self._coil = on
         return None
+
+    @property
+    def coil(self) -> bool:
+        """The relay's state right now: True = the turnstile's unlock input is closed."""
+        return self._coil
 
     def _walk_through(self) -> None:
         self.passages += 1

@@ -3,10 +3,12 @@
     kiosk (pyserial) <-> pty A  ==[Wire: log, faults]==  pty B <-> device simulator
 
 The kiosk opens `wire.kiosk_path`, a symlink like /dev/serial/by-id/...; the simulator opens
-`wire.device_path`. Faults reach the kiosk's error paths: `silent` (the device never answers),
-`garbled` (its answers arrive with a broken last byte, i.e. a bad CRC), `slow` (answers arrive
-after `delay_s`), and `unplug()` / `replug()` — the adapter disappears and comes back under
-another /dev/pts name, with the by-id style link following it as udev's does.
+`wire.device_path`. Faults reach the kiosk's error paths: `silent` (the device hears and acts
+on every request but its answers are lost), `cut` (a broken A/B pair: nothing gets through either
+way, so the device acts on nothing), `garbled` (its answers arrive with a broken last byte, i.e.
+a bad CRC), `slow` (answers arrive after `delay_s`), and `unplug()` / `replug()` — the adapter
+disappears and comes back under another /dev/pts name, with the by-id style link following it
+as udev's does. The log records what each side sent, delivered or not.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tty
 from pathlib import Path
 from typing import Literal
 
-Fault = Literal["none", "silent", "garbled", "slow"]
+Fault = Literal["none", "silent", "cut", "garbled", "slow"]
 
 
 class Wire:
@@ -97,14 +99,15 @@ class Wire:
                     continue
                 if fd == fds[0]:
                     self.log.append(("to_device", data))
-                    self._write(fds[1], data)
+                    if self.fault != "cut":
+                        self._write(fds[1], data)
                 else:
                     self.log.append(("to_kiosk", data))
                     self._answer(fds[0], data)
 
     def _answer(self, fd: int, data: bytes) -> None:
         fault = self.fault
-        if fault == "silent":
+        if fault in ("silent", "cut"):
             return
         if fault == "garbled":
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
