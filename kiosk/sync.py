@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from kiosk.errors import KioskError, TrustError
-from kiosk.trust_state import TrustState, atomic_write
+from kiosk.trust_state import TrustState, atomic_write, read_limited
 
 USER_AGENT = "CityCard-Kiosk trust-sync"
 CACHE_FILE = "sync.json"
@@ -228,9 +228,9 @@ def sync(
 ) -> list[SyncResult]:
     """The bundle URL first, then status list URLs; one result per URL."""
     cache_path = state.dir / CACHE_FILE
-    try:
-        loaded = json.loads(cache_path.read_text())
-    except (OSError, ValueError):
+    try:  # a regular file only (no FIFO to hang on, no symlink), parsed defensively
+        loaded = json.loads(read_limited(cache_path, 1024 * 1024))
+    except (KioskError, ValueError, RecursionError):
         loaded = {}
     cache: dict[str, dict[str, str]] = {
         url: {k: v for k, v in entry.items() if isinstance(v, str)}

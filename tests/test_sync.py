@@ -458,3 +458,28 @@ def test_an_untrusted_certificate_is_refused(
         untrusted.close()
     assert result.status == "failed" and "certificate" in result.detail.lower(), result
     assert "\n" not in result.detail and state.load() is None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "deep", "nan", "symlink"])
+def test_a_hostile_sync_json_is_ignored(
+    server: CityServer, state: TrustState, city: City, tmp_path: Path, kind: str
+) -> None:
+    import json
+    import os
+
+    server.files["/bundle.cose"] = city.bundle(NOW)
+    url = server.url + "/bundle.cose"
+    state.dir.mkdir(parents=True, exist_ok=True)
+    cache = state.dir / "sync.json"
+    if kind == "fifo":
+        os.mkfifo(cache)  # reading it would block the sync for ever
+    elif kind == "deep":
+        cache.write_text("[" * 100_000 + "]" * 100_000)
+    elif kind == "nan":
+        cache.write_text('{"x": {"etag": NaN}, "y": [Infinity]}')
+    else:
+        secret = tmp_path / "secret"
+        secret.write_text(json.dumps({url: {"etag": "planted"}}))
+        cache.symlink_to(secret)
+    results = sync(state, [url], timeout_s=5)
+    assert [r.status for r in results] == ["installed"]
