@@ -4,11 +4,13 @@ QR text is `MID1:` + base45(COSE_Sign1(CWT claims)). `verify_card` walks DESIGN.
 verification order and stops at the first failure:
 
 prefix -> base45 -> CBOR -> structure -> alg -> kid known -> signature -> key fit for cards
-at iat -> issuer -> clock sane -> iat not in the future -> not expired -> trust fresh ->
-status -> site policy.
+at iat -> issuer -> clock sane -> status list known and trust fresh -> iat not in the
+future -> not expired -> status -> site policy.
 
-The clock check (the kiosk's clock is not behind the newest trust data it accepted) sits
-right before the time checks: a wrong clock would otherwise call good cards NOT_YET_VALID.
+The card's dates are checked last among the time checks: the kiosk's clock must not be
+behind the newest trust data it accepted, and its data must be fresh (or within the
+policy's grace), before a date on the card is held against the holder. A wrong clock or
+stale data is "can't check" (TRUST_STALE), never NOT_YET_VALID or EXPIRED.
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ def _typed(value: Any, kind: type, what: str) -> Any:
     return value
 
 
+def _uint(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise _Malformed(f"{what} must be a non-negative integer")
+    return value
+
+
 def _optional_text(card: dict[Any, Any], key: str) -> str | None:
     value = card.get(key)
     if value is not None and (type(value) is not str or not value):
@@ -187,8 +195,8 @@ def _card_from_claims(claims: dict[Any, Any]) -> Card:
         raise _Malformed("card specimen must be a boolean")
     return Card(
         _typed(claims.get(CLAIM_ISS), str, "iss"),
-        _typed(claims.get(CLAIM_IAT), int, "iat"),
-        _typed(claims.get(CLAIM_EXP), int, "exp"),
+        _uint(claims.get(CLAIM_IAT), "iat"),
+        _uint(claims.get(CLAIM_EXP), "exp"),
         serial,
         uri,
         idx,
@@ -242,7 +250,7 @@ _Outcome = tuple[Reason, str, tuple[Reason, ...]]
 def _authenticated_checks(
     card: Card, kid: bytes, trust: TrustStore, now: int, policy: Policy
 ) -> _Outcome:
-    """The checks after the signature: key fit, issuer, clock, time, trust, status, policy."""
+    """The checks after the signature: key fit, issuer, clock, trust, dates, status, policy."""
     bundle = trust.bundle
     fit, why = bundle.key_fit(kid, "card", card.issued_at)
     if fit is None:
@@ -252,10 +260,6 @@ def _authenticated_checks(
     skew = policy.skew_s
     if now + skew < trust.clock_floor:
         return Reason.TRUST_STALE, "the kiosk's clock is behind its trust data", ()
-    if card.issued_at > now + skew:
-        return Reason.NOT_YET_VALID, "issued in the future", ()
-    if now - skew > card.expires_at:
-        return Reason.EXPIRED, "past the card's expiry", ()
     token = trust.lists.get(card.status_uri)
     if token is None:
         return Reason.TRUST_STALE, "no status list for the card's list uri", ()
@@ -263,8 +267,14 @@ def _authenticated_checks(
     if token.expires_at is not None and token.expires_at < stale_since:
         stale_since = token.expires_at
     stale = now > stale_since
+    # Before the card's own dates: data stale past the grace period means the kiosk's clock
+    # or data can't be relied on, and a card must not be called expired on their word.
     if stale and not policy.within_stale_grace(now - stale_since):
         return Reason.TRUST_STALE, "trust data has expired", ()
+    if card.issued_at > now + skew:
+        return Reason.NOT_YET_VALID, "issued in the future", ()
+    if now - skew > card.expires_at:
+        return Reason.EXPIRED, "past the card's expiry", ()
     try:
         status = token.statuses.status(card.status_idx)
     except IndexError:

@@ -3,12 +3,16 @@
 Parsing returns the exact protected-header and payload bytes, because the signature covers
 those bytes as sent; the decoded maps are only read. Every malformed input becomes a
 `CoseError` carrying the reason code the caller reports.
+
+No byte reaches cbor2 before `scan` has read its CBOR heads: no tag (but a single tag 18
+around a COSE_Sign1), no indefinite length, bounded nesting and item count. cbor2 acts on
+some tags as it decodes them (a regex is compiled, MIME is parsed) and builds whatever a
+16 MiB file describes; the scan refuses both before any of that work is done.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,18 +54,148 @@ def kid_for(public_key: bytes) -> bytes:
     return hashlib.sha256(public_key).digest()[:KID_LENGTH]
 
 
-def loads_strict(data: bytes, what: str) -> Any:
-    """Decode exactly one CBOR item; trailing bytes and any decoder failure are MALFORMED."""
-    stream = io.BytesIO(data)
+# Bounds of the strict pre-scan. Cards nest 3 levels and hold about 30 items; a bundle's
+# payload nests 3 levels and holds ~11 items per key (its status lists are single byte
+# strings). Headers are small maps.
+MAX_DEPTH = 16
+MAX_ITEMS = 100_000
+MAX_HEADER_ITEMS = 256
+
+
+def _short_heads() -> tuple[int, ...]:
+    """What each initial byte alone tells: > 0, the whole item's size (integers, short
+    strings, false/true/null/undefined, floats); < 0, an array or map of n items (a map
+    entry is two), as -(n + 1); 0, the head must be read in full."""
+    codes = [0] * 256
+    for ib in range(256):
+        major, info = ib >> 5, ib & 0x1F
+        argument = {24: 1, 25: 2, 26: 4, 27: 8}.get(info, 0 if info < 24 else -1)
+        if major in (0, 1) and argument >= 0:
+            codes[ib] = 1 + argument
+        elif major in (2, 3) and info < 24:
+            codes[ib] = 1 + info
+        elif major in (4, 5) and info < 24:
+            codes[ib] = -((info << (major - 4)) + 1)
+        elif major == 7 and (20 <= info <= 23 or 25 <= info <= 27):
+            codes[ib] = 1 + argument
+    return tuple(codes)
+
+
+def _heads() -> tuple[tuple[int, int, int], ...]:
+    """For each initial byte: major type, width in bytes of the argument that follows it
+    (-1 for additional information 28-31: reserved or indefinite), and the argument when
+    the initial byte holds it."""
+    heads = []
+    for ib in range(256):
+        major, info = ib >> 5, ib & 0x1F
+        if info < 24:
+            heads.append((major, 0, info))
+        else:
+            heads.append((major, 1 << (info - 24) if info < 28 else -1, 0))
+    return tuple(heads)
+
+
+_SHORT_HEAD = _short_heads()
+_HEAD = _heads()
+
+
+def _malformed(what: str, problem: str) -> CoseError:
+    return CoseError(Reason.MALFORMED, f"{what}: {problem}")
+
+
+def _refusal(what: str, major: int, info: int, argument: int) -> CoseError:
+    if major == 6:
+        return _malformed(what, f"CBOR tag {argument} is not allowed")
+    if info == 31:
+        return _malformed(what, "CBOR break" if major == 7 else "indefinite-length CBOR item")
+    if info >= 28:
+        return _malformed(what, "reserved CBOR additional information")
+    return _malformed(what, "reserved or unassigned CBOR simple value")
+
+
+def scan(
+    data: bytes,
+    what: str,
+    start: int = 0,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_items: int = MAX_ITEMS,
+) -> int:
+    """Check that one well-formed CBOR item starts at `start`; return where it ends.
+
+    RFC 8949 heads only, before any decoder sees the bytes: refuses every tag, indefinite
+    lengths, reserved and unassigned simple values, nesting deeper than `max_depth` and
+    containers declaring more than `max_items` items in all (before reading them). Byte and
+    text strings are skipped by their length, so a megabyte string costs as much as a byte.
+    Text is not checked for UTF-8 here: the decoder does that.
+    """
+    short, heads = _SHORT_HEAD, _HEAD
+    end = len(data)
+    pos = start
+    budget = max_items
+    parents: list[int] = []  # items still to read in each enclosing container
+    remaining = 1
     try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except Exception as exc:  # the decoder raises many types on hostile input
-        raise CoseError(
-            Reason.MALFORMED, f"{what}: not valid CBOR ({type(exc).__name__})"
-        ) from None
-    if stream.tell() != len(data):
-        raise CoseError(Reason.MALFORMED, f"{what}: trailing bytes after the CBOR item")
-    return item
+        while True:
+            while remaining:
+                remaining -= 1
+                code = short[data[pos]]
+                if code > 0:
+                    pos += code
+                    continue
+                if code < 0:
+                    count = -code - 1
+                    pos += 1
+                else:
+                    ib = data[pos]
+                    major, width, argument = heads[ib]
+                    if width:
+                        if width < 0:
+                            raise _refusal(what, major, ib & 0x1F, 0)
+                        if pos + 1 + width > end:
+                            raise _malformed(what, "truncated CBOR item")
+                        argument = int.from_bytes(data[pos + 1 : pos + 1 + width], "big")
+                    pos += 1 + width
+                    if major == 2 or major == 3:
+                        pos += argument
+                        if pos > end:
+                            raise _malformed(what, "truncated CBOR item")
+                        continue
+                    if major != 4 and major != 5:  # tags; simple values but the 4 allowed
+                        raise _refusal(what, major, ib & 0x1F, argument)
+                    count = argument << (major - 4)  # a map entry is a key and a value
+                if len(parents) >= max_depth:
+                    raise _malformed(what, f"CBOR nested deeper than {max_depth} levels")
+                budget -= count
+                if budget < 0:
+                    raise _malformed(what, f"more than {max_items} CBOR items")
+                if count:
+                    parents.append(remaining)
+                    remaining = count
+            if not parents:
+                break
+            remaining = parents.pop()
+    except IndexError:
+        raise _malformed(what, "truncated CBOR item") from None
+    if pos > end:
+        raise _malformed(what, "truncated CBOR item")
+    return pos
+
+
+def _decode_scanned(data: bytes, what: str) -> Any:
+    try:
+        return cbor2.loads(data)
+    except Exception as exc:  # e.g. invalid UTF-8: the scan does not read text
+        raise _malformed(what, f"not valid CBOR ({type(exc).__name__})") from None
+
+
+def loads_strict(
+    data: bytes, what: str, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS
+) -> Any:
+    """Decode exactly one CBOR item, `scan`ned first; anything refused is MALFORMED."""
+    if scan(data, what, max_depth=max_depth, max_items=max_items) != len(data):
+        raise _malformed(what, "trailing bytes after the CBOR item")
+    return _decode_scanned(data, what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,34 +229,93 @@ class Sign1:
 
 
 _CANONICAL_HEAD = bytes.fromhex("a201270448")  # map(2) 1: -8, 4: bstr(8)
+# tag 18, array(4), bstr(13) holding the canonical protected header
+_ISSUER_HEAD = b"\xd2\x84\x4d" + _CANONICAL_HEAD
+_SIGNATURE_HEAD = b"\x58\x40"  # bstr(64)
+
+
+def _head(data: bytes, pos: int, what: str) -> tuple[int, int, int]:
+    """(major type, argument, position after the head) of the definite-length head at `pos`."""
+    ib = data[pos]
+    major, info = ib >> 5, ib & 0x1F
+    if info < 24:
+        return major, info, pos + 1
+    if info >= 28:
+        raise _refusal(what, major, info, 0)
+    width = 1 << (info - 24)
+    if pos + 1 + width > len(data):
+        raise IndexError
+    return major, int.from_bytes(data[pos + 1 : pos + 1 + width], "big"), pos + 1 + width
+
+
+def _byte_string(data: bytes, pos: int, what: str, problem: str) -> tuple[bytes, int]:
+    major, length, pos = _head(data, pos, what)
+    if major != 2:
+        raise _malformed(what, problem)
+    if pos + length > len(data):
+        raise IndexError
+    return data[pos : pos + length], pos + length
 
 
 def decode_sign1(data: bytes, what: str = "COSE_Sign1") -> Sign1:
-    """Structure only: no algorithm or key checks (see `require_ed25519_header`)."""
-    item = loads_strict(data, what)
-    if isinstance(item, cbor2.CBORTag):
-        if item.tag != TAG_SIGN1:
-            raise CoseError(Reason.MALFORMED, f"{what}: CBOR tag {item.tag}, expected 18")
-        item = item.value
-    if not isinstance(item, list) or len(item) != 4:
-        raise CoseError(Reason.MALFORMED, f"{what}: not a 4-element COSE_Sign1 array")
-    protected_bytes, unprotected, payload, signature = item
-    if not isinstance(protected_bytes, bytes) or not isinstance(unprotected, dict):
-        raise CoseError(Reason.MALFORMED, f"{what}: bad header types")
-    if not isinstance(payload, bytes):
-        raise CoseError(Reason.MALFORMED, f"{what}: payload missing or detached")
-    if not isinstance(signature, bytes):
-        raise CoseError(Reason.MALFORMED, f"{what}: signature is not a byte string")
+    """Structure only: no algorithm or key checks (see `require_ed25519_header`).
+
+    The envelope is read head by head: an optional tag 18, then [protected bstr,
+    unprotected map, payload bstr, signature bstr]. The payload is taken by its length and
+    never walked here; the unprotected map is scanned with small bounds before decoding.
+    """
+    if data.startswith(_ISSUER_HEAD) and data[16:17] == b"\xa0" and len(data) > 83:
+        # The layout every issuer writes: {1: -8, 4: kid} protected, {} unprotected, a
+        # 64-byte signature; only the payload's length is left to read.
+        payload_end = len(data) - 66
+        major, length, start = _head(data, 17, what)
+        if (
+            major == 2
+            and start + length == payload_end
+            and data[payload_end : payload_end + 2] == _SIGNATURE_HEAD
+        ):
+            protected = {HDR_ALG: ALG_EDDSA, HDR_KID: data[8:16]}
+            payload, signature = data[start:payload_end], data[payload_end + 2 :]
+            return Sign1(data[3:16], protected, {}, payload, signature)
+    try:
+        major, argument, pos = _head(data, 0, what)
+        if major == 6:
+            if argument != TAG_SIGN1:
+                raise _malformed(what, f"CBOR tag {argument}, expected 18")
+            major, argument, pos = _head(data, pos, what)
+            if major == 6:
+                raise _malformed(what, f"CBOR tag {argument} inside tag 18")
+        if major != 4 or argument != 4:
+            raise _malformed(what, "not a 4-element COSE_Sign1 array")
+        protected_bytes, pos = _byte_string(data, pos, what, "bad header types")
+        if data[pos] == 0xA0:  # {}, as every issuer writes it
+            unprotected: Any = {}
+            pos += 1
+        elif data[pos] >> 5 == 5:
+            label = f"{what} unprotected header"
+            end = scan(data, label, pos, max_items=MAX_HEADER_ITEMS)
+            unprotected = _decode_scanned(data[pos:end], label)
+            pos = end
+        else:
+            raise _malformed(what, "bad header types")
+        payload, pos = _byte_string(data, pos, what, "payload missing or detached")
+        signature, pos = _byte_string(data, pos, what, "signature is not a byte string")
+    except IndexError:
+        raise _malformed(what, "truncated COSE_Sign1") from None
+    if pos != len(data):
+        raise _malformed(what, "trailing bytes after the CBOR item")
     if len(protected_bytes) == 13 and protected_bytes.startswith(_CANONICAL_HEAD):
         # {1: -8, 4: h'<8 bytes>'}, as every issuer writes it: same map, no decoder needed
-        protected: Any = {HDR_ALG: ALG_EDDSA, HDR_KID: protected_bytes[5:]}
+        header: Any = {HDR_ALG: ALG_EDDSA, HDR_KID: protected_bytes[5:]}
     elif protected_bytes:
-        protected = loads_strict(protected_bytes, f"{what} protected header")
+        header = loads_strict(
+            protected_bytes, f"{what} protected header", max_items=MAX_HEADER_ITEMS
+        )
     else:
-        protected = {}
-    if not isinstance(protected, dict):
-        raise CoseError(Reason.MALFORMED, f"{what}: protected header is not a map")
-    return Sign1(protected_bytes, protected, unprotected, payload, signature)
+        header = {}
+    if not isinstance(header, dict):
+        raise _malformed(what, "protected header is not a map")
+    return Sign1(protected_bytes, header, unprotected, payload, signature)
 
 
 def require_ed25519(sign1: Sign1, what: str) -> None:

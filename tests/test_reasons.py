@@ -306,3 +306,64 @@ def test_claims_round_trip_what_was_issued(issue: IssueFn) -> None:
     assert claims[7] == card.serial
     assert claims[65535] == {"status_list": {"idx": card.status_idx, "uri": card.status_uri}}
     assert claims[-65537] == {"v": 1, "name": NAME, "dob": DOB, "lang": "es", "ben": ["library"]}
+
+
+def test_malformed_negative_iat_or_exp(
+    issue: IssueFn, trust_of: TrustFn, gate: Policy, city: City
+) -> None:
+    """iat and exp are non-negative integers: a signed card with a negative one is unreadable,
+    not a card issued outside the key's window (KEY_NOT_VALID) or expired (EXPIRED)."""
+    key, kid = card_key(city, NOW)
+    text = issue().text
+
+    def negative_iat(claims: dict) -> None:
+        claims[6] = -1
+
+    def negative_exp(claims: dict) -> None:
+        claims[4] = -(2**40)
+
+    for mutate in (negative_iat, negative_exp):
+        decision = verify_card(resign(text, key, kid, mutate), trust_of(), NOW, gate)
+        assert decision.reason is Reason.MALFORMED
+        assert decision.card is None
+
+
+def test_trust_stale_not_expired_when_the_clock_is_years_ahead(
+    issue: IssueFn, trust_of: TrustFn, gate: Policy
+) -> None:
+    """By a clock six years ahead both the card and the trust data are long expired: the
+    kiosk cannot trust its clock or its data, so the answer is "can't check", never a card
+    fault, at a gate and at a counter past its grace period alike."""
+    card, trust = issue(), trust_of()  # card valid five years, bundle 30 days, lists 2 days
+    ahead = NOW + 6 * YEAR_S
+    assert ahead - gate.skew_s > card.expires_at
+    assert verify_card(card.text, trust, ahead, gate).reason is Reason.TRUST_STALE
+    counter = Policy.for_mode("counter", passback_s=0)
+    assert verify_card(card.text, trust, ahead, counter).reason is Reason.TRUST_STALE
+    # the same card with the clock right is good
+    assert verify_card(card.text, trust, NOW, gate).reason is Reason.ACCEPTED
+
+
+def test_trust_stale_not_yet_valid_card_with_stale_data(
+    issue: IssueFn, trust_of: TrustFn, gate: Policy
+) -> None:
+    """A card issued after the kiosk's data expired, read by a clock that is behind it: the
+    kiosk's data (and so its clock) can't be relied on, so not NOT_YET_VALID."""
+    trust = trust_of(NOW - 40 * DAY_S)  # bundle expired ten days ago
+    card = issue(issued_at=NOW + 3600)
+    assert verify_card(card.text, trust, NOW, gate).reason is Reason.TRUST_STALE
+    assert verify_card(card.text, trust_of(), NOW, gate).reason is Reason.NOT_YET_VALID
+
+
+def test_expired_card_with_fresh_data_or_within_grace_is_still_expired(
+    issue: IssueFn, trust_of: TrustFn, gate: Policy
+) -> None:
+    expired = issue(issued_at=NOW - YEAR_S, expires_at=NOW - 3600).text
+    assert verify_card(expired, trust_of(), NOW, gate).reason is Reason.EXPIRED
+    counter = Policy.for_mode("counter", passback_s=0)
+    stale = trust_of(NOW - 3 * DAY_S)  # its status list expired a day ago: within grace
+    assert verify_card(expired, stale, NOW, counter).reason is Reason.EXPIRED
+    # past the grace period the counter can't check any more: not the card's fault
+    late = NOW + counter.stale_grace_s
+    assert verify_card(expired, stale, late, counter).reason is Reason.TRUST_STALE
+    assert verify_card(expired, stale, NOW, gate).reason is Reason.TRUST_STALE
