@@ -334,6 +334,9 @@ def _until(seconds: int | None) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from kiosk.hardening import forbid_core_dumps
+
+    forbid_core_dumps()  # the demo's cards are specimens, but it is the same appliance
     if args.terminal:
         from kiosk.demo import run_terminal_demo
 
@@ -359,12 +362,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     import threading
 
     from kiosk.config import load_config
+    from kiosk.hardening import forbid_core_dumps
     from kiosk.wiring import build_kiosk
 
     config = load_config(args.config)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    forbid_core_dumps()  # before any card is read: holder data never reaches a core file
     stop = threading.Event()
     # Before anything is built: a SIGTERM during start-up also ends in a normal exit, and
     # the gate relocks in Kiosk.close() (its own exit hook is the backstop).

@@ -275,6 +275,23 @@ def check_disk(config: KioskConfig) -> Check:
     )
 
 
+def check_swap(proc_swaps: str = "/proc/swaps") -> Check:
+    """Freed memory can hold a holder's name: swapped to disk, it outlives the process."""
+    from kiosk.hardening import swap_on_disk
+
+    areas = swap_on_disk(proc_swaps)
+    if not areas:
+        return Check("swap", True, "none on disk (zram or no swap)")
+    return Check(
+        "swap",
+        True,
+        f"on disk: {', '.join(areas)} — memory that held holder data can be written there",
+        "turn disk swap off (`sudo dphys-swapfile swapoff && sudo systemctl disable "
+        "dphys-swapfile`) or use zram only: docs/install-raspberry-pi.md",
+        warn=True,
+    )
+
+
 def run_doctor(
     config_path: Path, out: TextIO, now: int | None = None, camera_wait_s: float = 5.0
 ) -> int:
@@ -295,6 +312,7 @@ def run_doctor(
         lambda: check_devices(config),
         check_fonts,
         lambda: check_disk(config),
+        check_swap,
     ]
     failed = warned = 0
     for run in checks:

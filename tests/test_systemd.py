@@ -30,6 +30,8 @@ def test_kiosk_service() -> None:
         assert s[key] == ["yes"], key
     assert s["ProtectSystem"] == ["strict"] and s["StateDirectory"] == ["kiosk"]
     assert "kiosk run --config /etc/kiosk/kiosk.toml" in s["ExecStart"][0]
+    assert s["LimitCORE"] == ["0"]  # no core files with holder data in them
+    assert s["RestartPreventExitStatus"] == ["2"]  # a config error does not restart-loop
 
 
 def test_trust_sync_timer_runs_the_sync_service() -> None:
