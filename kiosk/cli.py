@@ -361,6 +361,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    # First of all: a SIGTERM at any moment of start-up ends in a normal exit, and once the
+    # gate exists Kiosk.close() relocks it (the gate's own exit hook is the backstop).
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
     from kiosk.config import load_config
     from kiosk.hardening import forbid_core_dumps
     from kiosk.wiring import build_kiosk
@@ -370,11 +376,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     forbid_core_dumps()  # before any card is read: holder data never reaches a core file
-    stop = threading.Event()
-    # Before anything is built: a SIGTERM during start-up also ends in a normal exit, and
-    # the gate relocks in Kiosk.close() (its own exit hook is the backstop).
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    if stop.is_set():
+        return EXIT_OK
     kiosk = build_kiosk(config, sys.stdout, headless=args.headless)
     kiosk.run(stop)
     return EXIT_OK

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import stat
 import tomllib
 import types
 import typing
@@ -250,6 +252,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "baudrate": Rule(choices=BAUDRATES),
         "credential": Rule(choices=("site", "serial")),
         "site_credential": Rule(size=(0, 64)),
+        "verdict_timeout_s": Rule(0.5, 30),
     },
     "printer": {
         "port": _PORT,
@@ -289,12 +292,19 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where} must be a finite number, not a huge integer") from None
+        if not math.isfinite(number):
             raise ConfigError(f"{where} must be a finite number, not {value}")
-        return float(value)
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+            # a NUL breaks paths, a newline breaks `config show`, ESC the technician's terminal
+            raise ConfigError(f"{where} must not hold control characters")
         return value
     if hint is bytes:
         try:
@@ -385,7 +395,14 @@ def _devices(data: dict[str, Any], path: Path) -> DeviceConfig:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not hang
+        with os.fdopen(fd, "rb") as src:
+            if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                raise ConfigError(f"{path}: not a regular file")
+            text = src.read(1024 * 1024 + 1).decode("utf-8")
+        if len(text) > 1024 * 1024:
+            raise ConfigError(f"{path}: larger than 1 MiB")
+        return tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -446,7 +463,7 @@ def _check(config: KioskConfig) -> None:
     listen = config.metrics.listen
     if listen:
         host, _, port = listen.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        if not (port.isascii() and port.isdecimal()) or not 0 < int(port) < 65536 or not host:
             raise ConfigError(f"{path}: [metrics] listen must be host:port, not {listen!r}")
         if (
             host not in ("127.0.0.1", "::1", "[::1]", "localhost")
@@ -495,7 +512,7 @@ def load_config(path: Path, *, example: bool = False) -> KioskConfig:
 
 def _no_placeholders(config: KioskConfig) -> None:
     path = config.path
-    if PLACEHOLDER_ROOT_KEY in config.trust.root_keys:
+    if bytes.fromhex(PLACEHOLDER_ROOT_KEY) in config.root_keys():
         raise ConfigError(
             f"{path}: [trust] root_keys holds the example's placeholder: pin the city's root "
             "key (`kiosk-issuer root-key` prints it)"
@@ -540,8 +557,10 @@ def effective_toml(config: KioskConfig, *, secrets: bool = False) -> str:
                 continue
             value = getattr(section, f.name)
             if f.name in _SECRETS and not secrets:
-                state = "set" if value else "not set"
-                lines.append(f"# {f.name} = ({state}; hidden: `kiosk config show --secrets`)")
+                if value:  # a placeholder that fails validation: never redeployed without it
+                    lines.append(f'{f.name} = "HIDDEN (kiosk config show --secrets)"')
+                else:
+                    lines.append(f"# {f.name} = (not set)")
             elif value is None and name == "policy" and f.name in _MODE_DEFAULTS:
                 effective = getattr(config.policy(), _MODE_DEFAULTS[f.name])
                 if isinstance(effective, frozenset):

@@ -260,3 +260,61 @@ def test_kiosk_run_refuses_the_same_file_at_start_with_exit_2(tmp_path: Path) ->
     assert done.returncode == 2
     assert f"{path}: [gate] passage_window_s must be a finite number" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- found by the review ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("devices", "message"),
+    [
+        (GATE + "[display]\nresult_s = " + "9" * 400 + "\n", "result_s must be a finite number"),
+        (GATE + '[metrics]\nlisten = "127.0.0.1:²"\n', "[metrics] listen must be host:port"),
+        (GATE.replace('"/dev/ttyUSB0"', '"/dev/tty\\u0000USB0"'), "[gate] port must not hold"),
+        (GATE + '[site]\nname = "Lib\\nrary"\n', "[site] name must not hold control"),
+        (GATE + '[site]\nname = "\\u001b[1;32mOK"\n', "[site] name must not hold control"),
+    ],
+)
+def test_odd_values_are_one_line_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], devices: str, message: str
+) -> None:
+    text = BASE + devices
+    if "[site]\n" in devices:  # one [site] table only
+        text = BASE.replace('[site]\nname = "Test"\n', "") + devices
+    path = write(tmp_path, text)
+    assert main(["config", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "spelling", [str.upper, lambda k: " ".join(k[i : i + 2] for i in range(0, 64, 2))]
+)
+def test_the_placeholder_root_key_in_any_spelling_is_refused(tmp_path: Path, spelling) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.config import PLACEHOLDER_ROOT_KEY
+
+    path = write(tmp_path, BASE.replace(KEY, spelling(PLACEHOLDER_ROOT_KEY)) + GATE)
+    with pytest.raises(ConfigError, match="placeholder"):
+        load_config(path)
+
+
+def test_a_fifo_as_config_file_does_not_hang(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "kiosk.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(fifo)
+
+
+def test_show_without_secrets_never_loads_as_a_weaker_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path, MINIMAL.replace('name = "Test"', 'name = "Test"\ntechnician_pin = "4711"')
+    )
+    assert main(["config", "show", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "4711" not in shown
+    with pytest.raises(ConfigError, match="technician_pin"):
+        load_config(write(tmp_path, shown))  # redeployed as is, it fails loudly
