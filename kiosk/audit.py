@@ -14,7 +14,14 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from kiosk.card import Decision
 
@@ -67,6 +74,9 @@ class Audit:
 
 class Metrics:
     def __init__(self) -> None:
+        # `_created` series would give away the microsecond of, say, the day's first REVOKED
+        # card: off (prometheus_client keeps this switch process-wide).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         r = self.registry
         self.scans = Counter(

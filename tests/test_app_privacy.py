@@ -73,8 +73,12 @@ def test_nothing_personal_leaves_the_kiosk(
     issuer_dir = tmp_path / "issuer"  # the city's side: not part of the kiosk
     kiosk_dir = tmp_path / "kiosk"
     now = int(time.time())
-    city = City.init(
-        issuer_dir, "us-il-chicago", "https://id.example.gov/status/", now - 100 * DAY_S
+    city = City.init(  # a city that prints gender: the kiosk must still never show it
+        issuer_dir,
+        "us-il-chicago",
+        "https://id.example.gov/status/",
+        now - 100 * DAY_S,
+        card_gender=True,
     )
     issued = [
         city.issue(

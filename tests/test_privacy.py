@@ -9,6 +9,7 @@ import pytest
 
 from kiosk import cli
 from kiosk.card import verify_card
+from kiosk.issuer import cli as issuer_cli
 from kiosk.issuer.city import City, Holder
 from kiosk.policy import Policy
 from kiosk.statuslist import Status
@@ -120,3 +121,45 @@ def test_show_holder_is_the_only_way_out(
         assert_clean(out.encode(), card.serial, "--show-holder output")
     assert json.loads(out)["holder"]["name"] == NAME
     assert NAME.encode() in cose_of(card.text)  # the card itself does carry it
+
+
+def test_metrics_carry_no_created_timestamps() -> None:
+    """`kiosk_scans_created{reason="REVOKED"}` would date the day's first revoked card."""
+    from prometheus_client import generate_latest
+
+    from kiosk.audit import Metrics
+
+    metrics = Metrics()
+    metrics.scans.labels("rejected", "REVOKED").inc()
+    assert b"_created" not in generate_latest(metrics.registry)
+
+
+def test_a_card_carries_no_gender_unless_the_city_prints_it(
+    city: City, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = ["--dir", city.path, "--now", NOW]
+    argv = [*d, "issue", "--name", "Ana", "--dob", "1990-01-01", "--gender", "f"]
+    code, _, err = run(issuer_cli.main, [*argv, "--qr", tmp_path / "q.png"], capsys)
+    assert code == 2 and "does not put a gender" in err
+    with_gender = tmp_path / "printing-city"
+    assert (
+        run(
+            issuer_cli.main,
+            [
+                "--dir",
+                with_gender,
+                "--now",
+                NOW,
+                "init",
+                "--issuer",
+                "x",
+                "--status-base-uri",
+                "https://x/",
+                "--card-gender",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
+    argv[1] = with_gender
+    assert run(issuer_cli.main, [*argv, "--qr", tmp_path / "q2.png"], capsys)[0] == 0

@@ -126,6 +126,7 @@ class City:
         status_base_uri: str,
         now: int,
         list_size: int = MIN_SLOTS,
+        card_gender: bool = False,
     ) -> City:
         path = Path(path)
         if (path / "city.json").exists():
@@ -143,6 +144,9 @@ class City:
             "lists": [],
             "root": None,
             "next_root": None,
+            # Anyone's phone can read a QR code: a card carries only what kiosks use, and the
+            # gender only where the city prints it on the card too (holders see what it says).
+            "card_gender": card_gender,
         }
         atomic_write(path / "city.json", json.dumps(meta, indent=1).encode())
         city = cls(path)
@@ -334,6 +338,12 @@ class City:
         issued_at: int | None = None,
         expires_at: int | None = None,
     ) -> IssuedCard:
+        if holder.gender and not self.meta.get("card_gender", False):
+            raise ConfigError(
+                "this city does not put a gender on its cards: kiosks never use it, and the "
+                "QR code would carry it unseen (`kiosk-issuer init --card-gender` for a city "
+                "that prints it on the card)"
+            )
         iat = now if issued_at is None else issued_at
         if expires_at is None:
             _positive(valid_s, "card validity")

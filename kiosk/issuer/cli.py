@@ -32,7 +32,14 @@ def _now(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    city = City.init(args.dir, args.issuer, args.status_base_uri, _now(args), args.list_size)
+    city = City.init(
+        args.dir,
+        args.issuer,
+        args.status_base_uri,
+        _now(args),
+        args.list_size,
+        card_gender=args.card_gender,
+    )
     print(f"city {args.issuer} created in {args.dir}")
     print(f"root public key (pin this in every kiosk): {city.root.public_key.hex()}")
     return EXIT_OK
@@ -220,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="status lists are published at this prefix + list number",
     )
     init.add_argument("--list-size", type=int, default=MIN_SLOTS)
+    init.add_argument(
+        "--card-gender",
+        action="store_true",
+        help="allow a self-designated gender on cards (print it on the card too)",
+    )
     init.set_defaults(func=cmd_init)
 
     issue = sub.add_parser("issue", help="sign one card; prints its QR text")
