@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from firmware_bridge.gate import GateEvent, GateSignal
+from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
 from kiosk.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,8 @@ _GRANT, _DENY, _WAKE = "grant", "deny", "wake"
 
 
 class ModbusGate:
+    decides = False  # a grant that reached the relay is the entry: the turnstile reports it
+
     def __init__(self, config: ModbusGateConfig) -> None:
         config.validate()
         self.config = config
@@ -164,7 +166,8 @@ class ModbusGate:
 
     # -- the app's side ----------------------------------------------------------------------
 
-    def grant(self) -> None:
+    def grant(self, grant: Grant = TEST_GRANT) -> None:
+        """One unlock, whoever's card it is (the relay knows no cards)."""
         with self._lock:
             why = self._accepting
             if why is None:

@@ -1,15 +1,21 @@
 """The kiosk as an OSDP reader (Peripheral Device) on an access-control panel's RS-485 bus.
 
 On an accepted card the kiosk reports a card read; the panel decides and opens the door, and
-drives the kiosk's LED, buzzer, output and text through OSDP commands, which become
-`PanelCommand` signals the screen shows (panel says granted -> green). Secure channel is
+drives the kiosk's LED, buzzer, output and text through OSDP commands. The reader is a
+deciding gate (`decides`): the panel's LED colour after a card read is its verdict, signalled
+as GRANTED (green) or REFUSED (red); no verdict within `verdict_timeout_s` is a TIMEOUT, and a
+read cut short by a lost session is DROPPED — so every grant has exactly one outcome, and the
+screen says "go through" only on GRANTED. The commands themselves are kept in `commands`, the
+latest `COMMANDS_KEPT` only (for diagnostics and `kiosk device test reader`). Secure channel is
 always on, with the SCBK from the configuration.
 
 What is reported as the card read (`credential` in config), a privacy trade-off:
 - "site" (default): the same configured site credential for every accepted card. The panel
   learns only "a valid city card was shown here" — nothing links two visits.
 - "serial": the card's own serial, so the panel can keep per-person rules. The panel's logs
-  then track a resident across visits; only for sites whose policy requires it.
+  then track a resident across visits; only for sites whose policy requires it. A technician's
+  test unlock (no card) reports `TEST_CREDENTIAL` there: the panel answers for it like for any
+  unknown card, which is what the test shows.
 
 Pitfalls handled (docs/notes/device-libraries.md): card data goes as `CardFormat.Unspecified`
 (libosdp silently drops ASCII); the kiosk declares exactly the capabilities it answers for
@@ -20,6 +26,7 @@ only queues (submitting an event from inside it deadlocks libosdp).
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import termios  # pyserial lets termios.error (not an OSError) through on a lost port
 import threading
@@ -27,11 +34,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from firmware_bridge.gate import GateEvent, GateSignal
+from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
 from kiosk.errors import DeviceError
 
 log = logging.getLogger(__name__)
 MAX_CARD_BYTES = 64  # libosdp's limit for one card read
+COMMANDS_KEPT = 16  # the panel's latest commands; older ones are dropped, nobody must read them
+TEST_CREDENTIAL = bytes(8)  # a technician's test read at a serial-credential site
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class OsdpReaderConfig:
     baudrate: int = 9600
     credential: Literal["site", "serial"] = "site"
     site_credential: bytes = field(default=b"", repr=False)
+    verdict_timeout_s: float = 3.0  # how long the panel may take to answer a card read
 
     def validate(self) -> None:
         if len(self.scbk) != 16:
@@ -51,6 +61,14 @@ class OsdpReaderConfig:
             raise DeviceError("reader address must be 0..126")
         if self.credential == "site" and not 1 <= len(self.site_credential) <= MAX_CARD_BYTES:
             raise DeviceError("reader site_credential must be 1..64 bytes when credential='site'")
+        timeout = self.verdict_timeout_s
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or not 0.5 <= timeout <= 30
+        ):
+            raise DeviceError(f"reader verdict_timeout_s must be seconds, 0.5..30, not {timeout!r}")
 
 
 @dataclass(frozen=True)
@@ -116,33 +134,33 @@ KINDS = {1: "output", 2: "led", 3: "buzzer", 4: "text", 5: "keyset"}
 
 
 class OsdpReader:
-    """A Gate for panel sites: `grant()` reports the card read; the panel opens the door."""
+    """A deciding Gate for panel sites: `grant()` reports the card read; the panel decides."""
+
+    decides = True
 
     def __init__(self, config: OsdpReaderConfig) -> None:
         config.validate()
         self.config = config
         self.signals: queue.Queue[GateSignal] = queue.Queue()
-        self.commands: queue.Queue[PanelCommand] = queue.Queue()
+        self.commands: queue.Queue[PanelCommand] = queue.Queue(COMMANDS_KEPT)
+        self._verdicts: queue.Queue[str] = queue.Queue(COMMANDS_KEPT)  # handler -> worker
         self._reads: queue.Queue[bytes] = queue.Queue()
+        self._awaiting: list[float] = []  # verdict deadlines of the reads sent, oldest first
         self._stop = threading.Event()
+        # out of service until the panel's secure session is up: a card read before it would
+        # only be dropped
+        self._emit(GateEvent.OFFLINE, "starting: no secure session with the panel yet")
         self._thread = threading.Thread(target=self._run, name="osdp-reader", daemon=True)
         self._thread.start()
 
-    @property
-    def wants_serial(self) -> bool:
-        """True when the panel is told the card's serial (`grant_card`), not the site's."""
-        return self.config.credential == "serial"
-
-    def grant(self) -> None:
-        if self.config.credential != "site":
-            raise DeviceError("reader is set to report card serials: use grant_card(serial)")
-        self._reads.put(self.config.site_credential)
-
-    def grant_card(self, serial: bytes) -> None:
-        """Report this card's serial (credential = "serial" only; see the module docs)."""
-        if self.config.credential != "serial":
-            raise DeviceError("reader is set to report the site credential: use grant()")
-        self._reads.put(serial[:MAX_CARD_BYTES])
+    def grant(self, grant: Grant = TEST_GRANT) -> None:
+        """Report a card read: the site credential, or (credential = "serial") the card's own
+        serial, `TEST_CREDENTIAL` for a test. The panel's verdict comes as a signal."""
+        if self.config.credential == "site":
+            self._reads.put(self.config.site_credential)
+        else:
+            serial = TEST_CREDENTIAL if grant.serial is None else grant.serial
+            self._reads.put(serial[:MAX_CARD_BYTES])
 
     def deny(self) -> None:
         """Nothing is reported to the panel for a rejected card: it stays a local screen."""
@@ -179,7 +197,10 @@ class OsdpReader:
         detail = {k: v for k, v in command.items() if k not in ("command", "data")}
         if kind == "text":
             detail["text"] = str(command.get("data", ""))
-        self.commands.put(PanelCommand(kind, _verdict(command), detail, time.monotonic()))
+        panel_command = PanelCommand(kind, _verdict(command), detail, time.monotonic())
+        _keep_latest(self.commands, panel_command)
+        if panel_command.verdict:
+            _keep_latest(self._verdicts, panel_command.verdict)
         return 0, None  # ACK at once: the panel waits 200 ms, and a NAK takes us offline
 
     def _run(self) -> None:
@@ -201,10 +222,13 @@ class OsdpReader:
                     up = bool(pd.is_online() and pd.is_sc_active())
                     if up != online:
                         online = up
+                        if not up:
+                            self._cut_short("no secure session with the panel")
                         self._emit(
                             GateEvent.ONLINE if up else GateEvent.OFFLINE,
                             "" if up else "no secure session with the panel",
                         )
+                    self._take_verdicts()
                     try:
                         data = self._reads.get(timeout=0.05)
                     except queue.Empty:
@@ -212,6 +236,8 @@ class OsdpReader:
                     if not online:
                         self._emit(GateEvent.DROPPED, "card read dropped: panel offline")
                         continue
+                    _drain(self._verdicts)  # what the panel said before this read is not about it
+                    self._awaiting.append(time.monotonic() + self.config.verdict_timeout_s)
                     pd.submit_event(
                         {
                             "event": Event.CardRead,
@@ -224,9 +250,32 @@ class OsdpReader:
                     )
             finally:
                 pd.teardown()
+            self._cut_short("the reader's serial line failed")
             if online:
                 online = False
                 self._emit(GateEvent.OFFLINE, "the reader's serial line failed")
+        self._cut_short("the reader is closed")
+
+    def _take_verdicts(self) -> None:
+        """The panel's answers, oldest read first; a read unanswered in time is a TIMEOUT."""
+        while True:
+            try:
+                verdict = self._verdicts.get_nowait()
+            except queue.Empty:
+                break
+            if self._awaiting:  # else the panel set its LEDs on its own: not a verdict
+                self._awaiting.pop(0)
+                granted = verdict == "granted"
+                self._emit(GateEvent.GRANTED if granted else GateEvent.REFUSED, f"panel: {verdict}")
+        now = time.monotonic()
+        while self._awaiting and now > self._awaiting[0]:
+            self._awaiting.pop(0)
+            self._emit(GateEvent.TIMEOUT, "the panel gave no verdict on the card read")
+
+    def _cut_short(self, why: str) -> None:
+        for _ in self._awaiting:
+            self._emit(GateEvent.DROPPED, f"card read cut short: {why}")
+        self._awaiting.clear()
 
     def _emit(self, event: GateEvent, detail: str = "") -> None:
         log.info("reader %s %s", event.value, detail)
@@ -235,3 +284,23 @@ class OsdpReader:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=3)
+
+
+def _keep_latest(box: queue.Queue[Any], item: Any) -> None:
+    """Put, dropping the oldest when full (only ever called from libosdp's one thread)."""
+    while True:
+        try:
+            box.put_nowait(item)
+            return
+        except queue.Full:
+            _drain(box, 1)
+
+
+def _drain(box: queue.Queue[Any], most: int | None = None) -> None:
+    taken = 0
+    while most is None or taken < most:
+        try:
+            box.get_nowait()
+        except queue.Empty:
+            return
+        taken += 1

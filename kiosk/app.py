@@ -19,12 +19,14 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from firmware_bridge.gate import Gate, GateEvent, GateSignal
+from firmware_bridge.gate import Gate, GateEvent, GateSignal, Grant
 from kiosk import technician
 from kiosk.audit import Audit, Metrics
 from kiosk.card import Decision, verify_card
 from kiosk.errors import DeviceError
+from kiosk.grants import Ended, GrantTracker, WaitingRead, verdict_screen
 from kiosk.notify import Notifier
+from kiosk.passes import PassOutcome, PassWorker, Printer
 from kiosk.policy import Mode, PassbackGuard, Policy
 from kiosk.reasons import Reason
 from kiosk.scan.pipeline import (
@@ -54,16 +56,8 @@ from kiosk.ui.screens import (
 
 log = logging.getLogger(__name__)
 
-# Longest wait for a granted passage to be reported (the gate's own window is ~5 s).
-GRANT_WAIT_S = 10.0
 MAX_STEP_FAILURES = 50
 READING_S = 1.5  # "Reading your card…" stays this long after a code was last seen unread
-
-
-class Printer(Protocol):
-    def print_pass(self, slip: Any) -> None: ...
-    def status(self) -> Any: ...
-    def close(self) -> None: ...
 
 
 class Screens(Protocol):
@@ -134,9 +128,9 @@ class Kiosk:
         self.counts: Counter[str] = Counter()
         self.screen: Screen | None = None
         self.result_until = 0.0
-        self.pending_grant = False
-        self.grant_deadline = 0.0
-        self._granted_tag: bytes | None = None
+        self.grants = GrantTracker()
+        self.waiting = WaitingRead()
+        self.passes = PassWorker(parts.printer) if parts.printer is not None else None
         self.pin_failures = 0
         self.pin_locked_until = 0.0
         self.technician_guard = TechnicianGuard()
@@ -145,9 +139,7 @@ class Kiosk:
         self.menu: TechnicianMenu | None = None
         self.key_handlers: dict[int, Callable[[], None]] = {}
         self.on_shown: Callable[[Screen], None] | None = None
-        self._printer_checked = 0.0
         self._last_ping = 0.0
-        self._pass_number = 0
         self._frame = Frame(site=settings.site, specimen=settings.specimen)
         self._early: list[ScanEvent] = []
         self._warm_up: list[Screen] = self._warm_up_screens()
@@ -204,7 +196,7 @@ class Kiosk:
     def close(self) -> None:
         # The gate first: its close() writes the relay off, whatever fails after it.
         closers: list[Callable[[], object]] = [
-            p.close for p in (self.parts.gate, self.parts.printer) if p is not None
+            p.close for p in (self.parts.gate, self.passes or self.parts.printer) if p is not None
         ]
         closers.insert(1, self.parts.notifier.stopping)
         if self.parts.scanner is not None:
@@ -221,11 +213,11 @@ class Kiosk:
         """One pass of the loop: drain events, decide, draw. Returns "quit" to stop."""
         now = self.mono()
         self.refresh_trust()
-        self._drain_gate()
+        self._drain_gate(now)
+        self._drain_passes(now)
         self._drain_scans(now)
         if self._ui_events() == "quit":
             return "quit"
-        self._check_printer(now)
         self._draw(now)
         self._ping(now)
         return None
@@ -276,40 +268,45 @@ class Kiosk:
                 detail=detail,
             )
 
-    def _drain_gate(self) -> None:
+    def _drain_gate(self, now: float) -> None:
         while True:
             try:
                 signal: GateSignal = self.parts.gate.signals.get_nowait()
             except queue.Empty:
-                return
+                break
             self.parts.metrics.gate_events.labels(signal.event.value).inc()
             self.parts.audit.note("gate", self.clock(), signal=signal.event.value)
-            if signal.event in (GateEvent.TIMEOUT, GateEvent.DROPPED):
-                # nobody went through: the holder may try again without a passback refusal
-                self.pending_grant = False
-                if self._granted_tag is not None:
-                    self.passback.release(self._granted_tag)
-                    self._granted_tag = None
-            elif signal.event is GateEvent.PASSED:
-                self.pending_grant = False
-                self._granted_tag = None
-                if signal.event is GateEvent.PASSED and isinstance(self.screen, Result):
-                    self.result_until = min(self.result_until, self.mono() + 1.0)
-            elif signal.event is GateEvent.OFFLINE:
-                self.pending_grant = False
-                if self.mode is Mode.GATE:
-                    self._set_problem(Problem.GATE, signal.detail or "gate offline")
+            if signal.event is GateEvent.OFFLINE and self.mode is Mode.GATE:
+                self._set_problem(Problem.GATE, signal.detail or "gate offline")
             elif signal.event is GateEvent.ONLINE:
                 self._set_problem(Problem.GATE, None)
+            ended = self.grants.answer(signal.event)
+            if ended is not None:
+                self._grant_ended(ended, now)
+            if signal.event is GateEvent.PASSED and isinstance(self.screen, Result):
+                self.result_until = min(self.result_until, now + 1.0)
+        ended = self.grants.expire(now)  # a gate that never answered: don't wait forever
+        if ended is not None:
+            self._grant_ended(ended, now)
+
+    def _grant_ended(self, ended: Ended, now: float) -> None:
+        if ended.tag is not None:
+            self.passback.release(ended.tag)  # nobody went through: they may try again
+        if ended.test:
+            if self.menu is not None:
+                self.menu.result = technician.gate_answer(ended.event)
+        elif ended.held is not None:
+            self._show_result(verdict_screen(ended.held, ended.event), now)
 
     def _busy(self, now: float) -> bool:
         if not self.settings.hold_during_result:
             return False
-        if self.pending_grant and now > self.grant_deadline:
-            self.pending_grant = False  # a gate that never answered: don't wait forever
-        return (isinstance(self.screen, Result) and now < self.result_until) or self.pending_grant
+        showing = isinstance(self.screen, Result) and now < self.result_until
+        return showing or self.grants.active
 
     def _drain_scans(self, now: float) -> None:
+        if self.menu is None and not self._busy(now) and (held := self.waiting.take()):
+            self._decide(held)  # the card held up while the last result showed
         while True:
             try:
                 event = self._early.pop(0) if self._early else self.parts.scan_events.get_nowait()
@@ -322,16 +319,20 @@ class Kiosk:
             elif isinstance(event, CodeSeen):
                 if not self._busy(self.mono()) and not self.problems and self.menu is None:
                     self.reading_until = self.mono() + READING_S
-            elif isinstance(event, CardRead | NotACityCard):
-                if self._busy(self.mono()) and self.menu is None:
-                    self.counts["held_back"] += 1
-                    continue
-                self.parts.metrics.decode_seconds.observe(max(0.0, event.event_t - event.frame_t))
-                if isinstance(event, NotACityCard):
-                    self.parts.metrics.not_city_cards.inc()
-                    self.present(Decision(Reason.MALFORMED, "not a city card"))
-                else:
-                    self.card(event.text)
+            elif self._busy(self.mono()) and self.menu is None:
+                self.counts["held_back"] += 1
+                self.waiting.hold(event)
+            else:
+                self._decide(event)
+
+    def _decide(self, event: CardRead | NotACityCard) -> None:
+        self.waiting.deciding(event)
+        self.parts.metrics.decode_seconds.observe(max(0.0, event.event_t - event.frame_t))
+        if isinstance(event, NotACityCard):
+            self.parts.metrics.not_city_cards.inc()
+            self.present(Decision(Reason.MALFORMED, "not a city card"))
+        else:
+            self.card(event.text)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -352,12 +353,6 @@ class Kiosk:
     def standing_by(self) -> bool:
         """Out of service, or a technician at work: cards are verified but not acted on."""
         return bool(self.problems) or self.menu is not None
-
-    def await_passage(self, now: float, tag: bytes | None = None) -> None:
-        """A grant went out: hold the next card until the gate reports (or GRANT_WAIT_S)."""
-        self.pending_grant = True
-        self.grant_deadline = now + GRANT_WAIT_S
-        self._granted_tag = tag
 
     def present(self, decision: Decision, started: float | None = None) -> None:
         started = time.perf_counter() if started is None else started
@@ -381,49 +376,57 @@ class Kiosk:
             )
             return
         action = "deny"
-        printed = False
-        if decision.accepted:
-            if self.mode is Mode.GATE:
-                try:
-                    gate = self.parts.gate
-                    if getattr(gate, "wants_serial", False) and decision.card is not None:
-                        # an OSDP panel set to identify cards by serial (documented opt-in)
-                        gate.grant_card(decision.card.serial)  # type: ignore[attr-defined]
-                    else:
-                        gate.grant()
-                except DeviceError as exc:
-                    self._set_problem(Problem.GATE, str(exc))
-                    self._finish(decision, "gate_error", started, wall)
-                    return
-                self.await_passage(now, self.passback.tag(decision))
-                self.parts.metrics.grants.inc()
-                action = "grant"
-            else:
-                action = "accept"
-                printed = self._print_pass(decision, wall)
-                if printed:
-                    action = "accept_pass"
+        granted = False
+        slip = None
+        if decision.accepted and self.mode is Mode.GATE:
+            assert decision.card is not None  # accepted: the signature verified
+            try:
+                self.parts.gate.grant(Grant(decision.card.serial))
+            except DeviceError as exc:
+                self._set_problem(Problem.GATE, str(exc))
+                self._finish(decision, "gate_error", started, wall)
+                return
+            self.parts.metrics.grants.inc()
+            action, granted = "grant", True
+        elif decision.accepted:
+            slip = None
+            if self.passes is not None and decision.card is not None:
+                issued = datetime.fromtimestamp(wall, ZoneInfo(self.policy.timezone))
+                slip = self.passes.slip(self.settings.site, self.policy, decision.card, issued)
+            action = "accept" if slip is None else "accept_pass"
         else:
             self.parts.gate.deny()
-        language = self._idle_language(now)
-        self.screen = result_screen(
+        screen = result_screen(
             decision,
             self.policy,
             int(wall),
             languages=self.settings.languages,
-            fallback=language,
+            fallback=self._idle_language(now),
             frame=self._frame,
-            pass_printed=printed,
+            pass_printed=slip is not None,
             seconds_left=round(self.settings.result_s),
         )
-        self.result_until = now + self.settings.result_s
+        deciding = granted and self.parts.gate.decides
+        if granted:  # hold the next card until the gate answers
+            held = screen if deciding else None
+            self.grants.sent(now, tag=self.passback.tag(decision), held=held)
         self.reading_until = 0.0
         # The record comes before the pixels: a drawing failure never loses an audit line.
         self._finish(decision, action, started, wall)
-        spoken = self.screen.language.code
+        if deciding:
+            self._draw(now, force=True)  # "checking": the panel's verdict decides the screen
+        else:
+            self._show_result(screen, now)
+        if slip is not None and self.passes is not None:
+            self.passes.print_pass(slip)  # the pass follows the screen
+
+    def _show_result(self, screen: Result, now: float) -> None:
+        self.screen = screen
+        self.result_until = now + self.settings.result_s
+        spoken = screen.language.code
         self._draw(now, force=True)
         if self.parts.sounds is not None:
-            self.parts.sounds.play(outcome_of(decision.reason), spoken)
+            self.parts.sounds.play(screen.outcome, spoken)
 
     def _finish(self, decision: Decision, action: str, started: float, wall: float) -> None:
         self.parts.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -431,43 +434,35 @@ class Kiosk:
         self.counts[decision.reason.value] += 1
         self.parts.audit.scan(decision, wall, action)
 
-    def _print_pass(self, decision: Decision, wall: float) -> bool:
-        printer = self.parts.printer
-        if printer is None or decision.card is None:
-            return False
-        from firmware_bridge.escpos_printer import PassSlip
-
-        wanted = self.policy.required_benefits
-        benefit = next((b for b in decision.card.benefits if not wanted or b in wanted), "")
-        self._pass_number += 1
-        slip = PassSlip(
-            site=self.settings.site,
-            benefit=benefit,
-            number=self._pass_number,
-            issued=datetime.fromtimestamp(wall, ZoneInfo(self.policy.timezone)),
-        )
-        try:
-            printer.print_pass(slip)
-        except DeviceError as exc:
-            self._set_problem(Problem.PRINTER, str(exc))
-            self._printer_checked = self.mono()
-            return False
-        self.parts.metrics.passes.inc()
-        return True
-
-    def _check_printer(self, now: float) -> None:
-        if Problem.PRINTER not in self.problems or self.parts.printer is None:
+    def _drain_passes(self, now: float) -> None:
+        if self.passes is None:
             return
-        if now - self._printer_checked < 10:
-            return
-        self._printer_checked = now
-        try:
-            status = self.parts.printer.status()
-        except DeviceError as exc:
-            self._set_problem(Problem.PRINTER, str(exc))
-            return
-        if status.online and not status.cover_open and status.paper != "out":
-            self._set_problem(Problem.PRINTER, None)
+        while True:
+            try:
+                outcome: PassOutcome = self.passes.outcomes.get_nowait()
+            except queue.Empty:
+                break
+            if outcome.test and self.menu is not None:
+                self.menu.result = (
+                    "printer: test pass printed" if outcome.ok else f"printer: {outcome.error}",
+                )
+            if outcome.number is not None and not outcome.test:
+                state = "printed" if outcome.ok else "failed"
+                fields: dict[str, Any] = {"number": outcome.number, "state": state}
+                if not outcome.ok:
+                    fields["detail"] = outcome.error
+                self.parts.audit.note("pass", self.clock(), **fields)
+                if outcome.ok:
+                    self.parts.metrics.passes.inc()
+            if outcome.ok:
+                self._set_problem(Problem.PRINTER, None)
+                continue
+            self._set_problem(Problem.PRINTER, outcome.error)
+            self.passes.failed(now)
+            if isinstance(self.screen, Result) and self.screen.pass_printed:
+                self.screen = replace(self.screen, pass_printed=False)  # no "take your pass"
+        if Problem.PRINTER in self.problems:
+            self.passes.recheck(now)
 
     # -- screen ---------------------------------------------------------------------------
 
@@ -488,6 +483,8 @@ class Kiosk:
                 self.menu = None
             else:
                 return self._technician_screen()
+        if (held := self.grants.held) is not None:
+            return Reading(held.language, self._frame)  # checking with the door controller
         if isinstance(self.screen, Result) and now < self.result_until:
             left = max(1, round(self.result_until - now))
             if left != self.screen.seconds_left:

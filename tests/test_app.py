@@ -14,7 +14,7 @@ from pathlib import Path
 import pygame
 import pytest
 
-from firmware_bridge.gate import GateEvent, GateSignal, NoGate
+from firmware_bridge.gate import GateEvent, GateSignal, Grant, NoGate
 from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
@@ -84,6 +84,7 @@ def make_rig(
     bundle_at: int = NOW,
     install: bool = True,
     pin: str = "",
+    site: str = "Test Library",
 ) -> Rig:
     clock = Clock()
     trust = TrustState(tmp_path / "state", [city.root.public_key], clock=lambda: clock.wall)
@@ -95,7 +96,7 @@ def make_rig(
         DisplayConfig(driver="dummy", size=(800, 480), fullscreen=False), headless=True
     )
     settings = Settings(
-        site="Test Library",
+        site=site,
         mode=mode,
         languages=(BY_CODE["en"], BY_CODE["es"], BY_CODE["ar"]),
         policy=Policy.for_mode(mode, required_benefits=frozenset({"library"})),
@@ -106,7 +107,7 @@ def make_rig(
         scan_events=events,
         gate=gate or NoGate(),
         trust=trust,
-        audit=Audit(out, "Test Library", mode.value),
+        audit=Audit(out, site, mode.value),
         metrics=Metrics(),
         display=display,
         printer=printer,
@@ -180,11 +181,13 @@ def test_next_card_waits_for_the_result_and_passback(tmp_path: Path, city: City)
     rig.show(first)
     rig.show(card(city, name="Someone Else"))  # during the first result: held back
     assert rig.kiosk.counts["held_back"] == 1
+    assert len(rig.scans()) == 1
     rig.clock.advance(11)  # result over, and no gate here to report the passage
-    rig.kiosk.step()
-    assert isinstance(rig.kiosk.screen, Idle)
+    rig.kiosk.step()  # the held card's turn
+    assert len(rig.scans()) == 2
+    rig.clock.advance(11)
     rig.show(first)  # the same card again within the passback window
-    assert [r["reason"] for r in rig.scans()] == ["ACCEPTED", "PASSBACK"]
+    assert [r["reason"] for r in rig.scans()] == ["ACCEPTED", "ACCEPTED", "PASSBACK"]
 
 
 def test_result_returns_to_idle_and_drops_holder_data(tmp_path: Path, city: City) -> None:
@@ -281,19 +284,21 @@ def test_counter_prints_a_pass_and_handles_paper_out(tmp_path: Path, city: City)
         rig.show(card(city))
         assert rig.scans()[-1]["action"] == "accept_pass"
         assert rig.kiosk.screen.pass_printed  # type: ignore[union-attr]
+        assert rig.wait_for(lambda: any(r["event"] == "pass" for r in rig.audit()))
         assert b"Test Library" in sim.printed() and NAME.encode() not in sim.printed()
         sim.paper = "out"
         rig.clock.advance(5)
         rig.show(card(city, name="Another Person"))
-        assert rig.scans()[-1]["action"] == "accept"
+        assert rig.wait_for(lambda: Problem.PRINTER in rig.kiosk.problems)
+        passes = [(r["state"], r.get("detail")) for r in rig.audit() if r["event"] == "pass"]
+        assert passes == [("printed", None), ("failed", "printer: out of paper")]
         rig.clock.advance(5)
         rig.kiosk.step()
         assert isinstance(rig.kiosk.screen, OutOfService)
         assert rig.kiosk.screen.problems == (Problem.PRINTER,)
         sim.paper = "ok"
         rig.clock.advance(11)
-        rig.kiosk.step()
-        assert isinstance(rig.kiosk.screen, Idle)
+        assert rig.wait_for(lambda: isinstance(rig.kiosk.screen, Idle))
     finally:
         printer.close()
         sim.close()
@@ -444,7 +449,7 @@ def test_a_dropped_grant_is_not_out_of_service(tmp_path: Path, city: City) -> No
     gate.signals.put(GateSignal.now(GateEvent.DROPPED, "grant dropped: too late"))
     rig.clock.advance(5)
     rig.kiosk.step()
-    assert rig.kiosk.problems == {} and not rig.kiosk.pending_grant
+    assert rig.kiosk.problems == {} and not rig.kiosk.grants.active
     assert isinstance(rig.kiosk.screen, Idle)
 
 
@@ -551,7 +556,7 @@ def test_osdp_panel_is_told_of_accepted_cards_only(
     )
     try:
         rig = make_rig(tmp_path, city, gate=reader)
-        assert rig.wait_for(lambda: panel.online(), timeout=15)
+        assert rig.wait_for(lambda: panel.online() and not rig.kiosk.problems, timeout=15)
         refused = card(city, benefits=("museum",))
         rig.show(refused)
         rig.clock.advance(11)
@@ -668,7 +673,7 @@ def test_each_test_unlock_is_audited_as_its_own_action(
     rig.kiosk.key(pygame.K_RETURN)
     rig.kiosk.key(pygame.K_RETURN)  # again before the gate reported: not a second unlock
     assert rig.wait_for(lambda: module.passages == 1)
-    assert rig.wait_for(lambda: not rig.kiosk.pending_grant)
+    assert rig.wait_for(lambda: not rig.kiosk.grants.active)
     rig.kiosk.key(pygame.K_RETURN)  # the passage was reported: the next test may go
     assert rig.wait_for(lambda: module.unlocks == 2)
     time.sleep(0.3)
@@ -719,7 +724,9 @@ class BrokenGate:
     def __init__(self) -> None:
         self.signals: queue.Queue[GateSignal] = queue.Queue()
 
-    def grant(self) -> None:
+    decides = False
+
+    def grant(self, grant: Grant) -> None:
         from kiosk.errors import DeviceError
 
         raise DeviceError("no answer from unit 1")
@@ -743,5 +750,5 @@ def test_a_failed_test_unlock_is_shown_and_audited(tmp_path: Path, city: City) -
     rig.kiosk.step()
     lines = rig.kiosk.screen.pane_lines  # type: ignore[union-attr]
     assert lines == ("test unlock failed: no answer from unit 1",)
-    assert Problem.GATE in rig.kiosk.problems and not rig.kiosk.pending_grant
+    assert Problem.GATE in rig.kiosk.problems and not rig.kiosk.grants.active
     assert technician_notes(rig)[-1]["action"] == "test_unlock_failed"

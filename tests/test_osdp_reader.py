@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.gate import GateEvent
-from firmware_bridge.osdp_reader import OsdpReader, OsdpReaderConfig, PanelCommand
+from firmware_bridge.gate import GateEvent, Grant
+from firmware_bridge.osdp_reader import (
+    COMMANDS_KEPT,
+    TEST_CREDENTIAL,
+    OsdpReader,
+    OsdpReaderConfig,
+    PanelCommand,
+)
 from firmware_bridge.simulators.access_panel import AccessPanel
 from firmware_bridge.simulators.wire import Wire
 from kiosk.errors import DeviceError
@@ -27,14 +33,18 @@ class Rig:
     reader: OsdpReader
 
     def until(self, event: GateEvent, timeout: float = 10.0) -> None:
+        self.next_of({event}, timeout)
+
+    def next_of(self, events: set[GateEvent], timeout: float = 10.0) -> GateEvent:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if self.reader.signals.get(timeout=0.05).event is event:
-                    return
+                event = self.reader.signals.get(timeout=0.05).event
             except queue.Empty:
                 continue
-        raise AssertionError(f"no {event} within {timeout} s")
+            if event in events:
+                return event
+        raise AssertionError(f"none of {events} within {timeout} s")
 
     def commands(self, kinds: set[str], timeout: float = 5.0) -> list[PanelCommand]:
         got: list[PanelCommand] = []
@@ -69,8 +79,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     wire.close()
 
 
+VERDICTS = {GateEvent.GRANTED, GateEvent.REFUSED, GateEvent.TIMEOUT, GateEvent.DROPPED}
+
+
 def test_secure_channel_card_read_and_granted_back(rig: Rig) -> None:
-    rig.reader.grant()
+    rig.reader.grant(Grant(b"a card serial, not reported at a site-credential site"))
+    assert rig.next_of(VERDICTS) is GateEvent.GRANTED  # the panel's verdict, as a signal
     commands = rig.commands({"led", "buzzer", "text"})
     assert rig.panel.reads == [SITE]
     led = next(c for c in commands if c.kind == "led")
@@ -88,6 +102,7 @@ def test_unknown_credential_is_denied_by_the_panel(tmp_path: Path) -> None:
     try:
         both_online(rig)
         reader.grant()
+        assert rig.next_of(VERDICTS) is GateEvent.REFUSED
         led = next(c for c in rig.commands({"led"}) if c.kind == "led")
         assert led.verdict == "denied"
     finally:
@@ -104,11 +119,11 @@ def test_serial_credential_mode(tmp_path: Path) -> None:
     rig = Rig(wire, panel, reader)
     try:
         both_online(rig)
-        with pytest.raises(DeviceError, match="grant_card"):
-            reader.grant()
-        reader.grant_card(serial)
-        assert next(c for c in rig.commands({"led"}) if c.kind == "led").verdict == "granted"
-        assert panel.reads == [serial]
+        reader.grant(Grant(serial))
+        assert rig.next_of(VERDICTS) is GateEvent.GRANTED
+        reader.grant()  # a technician's test: no card, the test credential
+        assert rig.next_of(VERDICTS) is GateEvent.REFUSED
+        assert panel.reads == [serial, TEST_CREDENTIAL]
     finally:
         reader.close()
         panel.close()
@@ -154,3 +169,45 @@ def test_unplugged_reader_goes_offline_and_back(rig: Rig) -> None:
     both_online(rig, timeout=20)
     rig.reader.grant()
     assert any(c.verdict == "granted" for c in rig.commands({"led"}))
+
+
+def test_no_verdict_is_a_timeout(tmp_path: Path) -> None:
+    wire = Wire(tmp_path / "rs485")
+    panel = AccessPanel(wire.device_path, SCBK, granted=frozenset({SITE}))
+    panel.answer = False  # hears the card read, says nothing
+    config = OsdpReaderConfig(
+        port=wire.kiosk_path, scbk=SCBK, site_credential=SITE, verdict_timeout_s=0.5
+    )
+    rig = Rig(wire, panel, OsdpReader(config))
+    try:
+        both_online(rig)
+        rig.reader.grant()
+        assert rig.next_of(VERDICTS) is GateEvent.TIMEOUT
+        assert panel.reads == [SITE]
+    finally:
+        rig.reader.close()
+        panel.close()
+        wire.close()
+
+
+def test_panel_commands_nobody_reads_stay_bounded(rig: Rig) -> None:
+    last_sent = 0.0
+    for _ in range(COMMANDS_KEPT // 3 + 2):  # LED, buzzer and text per granted read
+        last_sent = time.monotonic()
+        rig.reader.grant()
+        assert rig.next_of(VERDICTS) is GateEvent.GRANTED
+    assert rig.reader.commands.qsize() <= COMMANDS_KEPT
+    kept = [rig.reader.commands.get_nowait() for _ in range(rig.reader.commands.qsize())]
+    assert kept and kept[-1].t >= last_sent  # the newest are kept, the oldest dropped
+
+
+def test_verdict_timeout_is_bounded() -> None:
+    for bad in (0.1, 31.0, float("nan"), "3"):
+        config = OsdpReaderConfig(
+            port="loop://",
+            scbk=SCBK,
+            site_credential=SITE,
+            verdict_timeout_s=bad,  # type: ignore[arg-type]
+        )
+        with pytest.raises(DeviceError, match="verdict_timeout_s"):
+            OsdpReader(config)

@@ -10,6 +10,7 @@ import contextlib
 import os
 import select
 import threading
+from collections.abc import Callable
 
 from firmware_bridge.escpos_printer import DLE_EOT
 
@@ -21,6 +22,7 @@ class ReceiptPrinter:
         self.paper = "ok"
         self.cover_open = False
         self.silent = False
+        self.on_data: Callable[[bytes], None] | None = None  # sees each chunk as it arrives
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="printer-sim", daemon=True)
         self._thread.start()
@@ -54,6 +56,8 @@ class ReceiptPrinter:
                 return
             if not data:
                 continue
+            if self.on_data is not None:
+                self.on_data(data)
             self.received += data
             window = tail + data
             start = 0

@@ -8,7 +8,9 @@ on every request but its answers are lost), `cut` (a broken A/B pair: nothing ge
 way, so the device acts on nothing), `garbled` (its answers arrive with a broken last byte, i.e.
 a bad CRC), `slow` (answers arrive after `delay_s`), and `unplug()` / `replug()` — the adapter
 disappears and comes back under another /dev/pts name, with the by-id style link following it
-as udev's does. The log records what each side sent, delivered or not.
+as udev's does. `baudrate` paces the line like a real UART (a pty alone moves any amount at
+once): bytes are taken from the kiosk's side no faster than it, so its writes and `flush()`
+take as long as on the real wire. The log records what each side sent, delivered or not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 Fault = Literal["none", "silent", "cut", "garbled", "slow"]
+PACED_CHUNK = 16  # bytes taken at a time when the line is paced
 
 
 class Wire:
@@ -30,6 +33,7 @@ class Wire:
         self.link = Path(link)
         self.fault: Fault = "none"
         self.delay_s = 0.5
+        self.baudrate: int | None = None  # None: as fast as the pty goes
         self.log: list[tuple[str, bytes]] = []  # ("to_device" | "to_kiosk", bytes)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,11 +96,14 @@ class Wire:
                 ready, _, _ = select.select(fds, [], [], 0.02)
             except (OSError, ValueError):
                 continue
+            baudrate = self.baudrate
             for fd in ready:
                 try:
-                    data = os.read(fd, 4096)
+                    data = os.read(fd, PACED_CHUNK if baudrate else 4096)
                 except OSError:
                     continue
+                if baudrate:
+                    time.sleep(len(data) * 10 / baudrate)  # start + 8 data + stop bits
                 if fd == fds[0]:
                     self.log.append(("to_device", data))
                     if self.fault != "cut":
