@@ -159,6 +159,7 @@ class ModbusGate:
         self._coil_off_at: float | None = None  # end of the pulse or level window
         self._last_error = ""
         self._relocked_at_end: bool | None = None  # the worker's last act: None = not tried
+        self._on_frames = 0  # coil-on writes started: close() relocks again if one slipped out
         self._set_online(False, "starting: the relay is not yet confirmed off")
         atexit.register(self.close)
         self._thread = threading.Thread(target=self._run, name="modbus-gate", daemon=True)
@@ -201,7 +202,15 @@ class ModbusGate:
             deadline = time.monotonic() + (self.close_budget_s if stuck else 0.0)
             if stuck:  # its port is locked (pymodbus opens it exclusively): take it over
                 _close_quietly(self._client)
-            if not self._relock_before(deadline, None):
+            on_frames = self._on_frames
+            relocked = self._relock_before(deadline, None)
+            if self._thread.is_alive():
+                # A write the stuck worker had under way may still reach the module after
+                # our relock: give it a moment to end, then relock once more if it unlocked.
+                self._thread.join(1.0)
+                if self._on_frames != on_frames or self._thread.is_alive():
+                    relocked = self._relock_before(time.monotonic() + 1.0, None)
+            if not relocked:
                 log.error(
                     "gate on %s: could not confirm the relock at close; the relay may still "
                     "be on (a module with a communication watchdog switches it off by itself; "
@@ -403,6 +412,10 @@ class ModbusGate:
 
     def _write_coil(self, client: Any, on: bool) -> None:
         c = self.config
+        if on:
+            if self._stop.is_set():  # closing: an unlock held up until now never goes out
+                raise DeviceError("gate: closing, the unlock is not sent")
+            self._on_frames += 1
         reply = client.write_coil(c.unlock_coil, on, device_id=c.unit)
         if reply.isError():
             raise DeviceError(f"gate: the relay module refused coil {c.unlock_coil}: {reply}")

@@ -243,6 +243,32 @@ def test_close_relocks_even_when_the_worker_is_stuck(level: Rig) -> None:
         release.set()
 
 
+def test_an_unlock_held_up_in_a_stuck_worker_never_goes_out_after_close(rig: Rig) -> None:
+    """Found by review: close() relocked for a stuck worker, then the worker's held-up
+    coil-on write went out and the process exited with the relay on."""
+    rig.sim.visitor_walks = False
+    assert eventually(lambda: rig.gate.online)
+    release = threading.Event()
+    real = rig.gate._write_coil
+
+    def held_up(client: object, on: bool) -> None:
+        if on:
+            release.wait(10)  # a hung USB-serial write that completes later
+        real(client, on)
+
+    rig.gate._write_coil = held_up  # type: ignore[method-assign]
+    rig.gate.grant()
+    time.sleep(0.1)
+    closer = threading.Thread(target=rig.gate.close)
+    closer.start()
+    time.sleep(0.5)
+    release.set()
+    closer.join(15)
+    time.sleep(0.5)
+    assert not closer.is_alive() and not rig.sim.coil
+    assert rig.sim.coil_on_writes == 0
+
+
 def test_close_on_a_dead_line_is_bounded_and_says_so(
     level: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
