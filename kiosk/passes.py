@@ -66,13 +66,14 @@ class PassWorker:
         self._thread.start()
 
     def slip(self, site: str, policy: Policy, card: Card, issued: datetime) -> PassSlip:
-        """The next pass for an accepted card: site, time, the benefit that let it in and a
-        number — nothing about the holder."""
+        """The next pass for an accepted card: site, time, the benefit the site required
+        (if it requires any) and a number — nothing about the holder, not even the other
+        benefits the card carries (a shelter programme is the holder's business)."""
         from firmware_bridge.escpos_printer import PassSlip  # PIL: only where passes print
 
         wanted = policy.required_benefits
         self._numbers += 1
-        benefit = next((b for b in card.benefits if not wanted or b in wanted), "")
+        benefit = next((b for b in card.benefits if b in wanted), "")
         return PassSlip(site=site, benefit=benefit, number=self._numbers, issued=issued)
 
     def print_pass(self, slip: Any, *, test: bool = False) -> None:

@@ -85,6 +85,7 @@ def make_rig(
     install: bool = True,
     pin: str = "",
     site: str = "Test Library",
+    required: frozenset[str] = frozenset({"library"}),
 ) -> Rig:
     clock = Clock()
     trust = TrustState(tmp_path / "state", [city.root.public_key], clock=lambda: clock.wall)
@@ -99,7 +100,7 @@ def make_rig(
         site=site,
         mode=mode,
         languages=(BY_CODE["en"], BY_CODE["es"], BY_CODE["ar"]),
-        policy=Policy.for_mode(mode, required_benefits=frozenset({"library"})),
+        policy=Policy.for_mode(mode, required_benefits=required),
         result_s=4.0,
         technician_pin=pin,
     )
@@ -270,6 +271,26 @@ def test_stale_trust_data_says_cant_check_not_invalid(tmp_path: Path, city: City
     assert isinstance(rig.kiosk.screen, Result)
     assert rig.kiosk.screen.outcome is Outcome.CANT_CHECK
     assert rig.scans()[-1]["reason"] == "TRUST_STALE"
+
+
+def test_a_pass_names_only_a_benefit_the_site_required(tmp_path: Path, city: City) -> None:
+    """A card's other benefits (a shelter programme...) are the holder's business."""
+    from firmware_bridge.escpos_printer import EscposPrinter, PrinterConfig
+    from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
+
+    wire = Wire(tmp_path / "usb-printer")
+    sim = ReceiptPrinter(wire.device_path)
+    printer = EscposPrinter(PrinterConfig(port=wire.kiosk_path))
+    try:
+        rig = make_rig(tmp_path, city, mode=Mode.COUNTER, printer=printer, required=frozenset())
+        rig.show(card(city, benefits=("shelter-programme", "library")))
+        assert rig.wait_for(lambda: any(r["event"] == "pass" for r in rig.audit()))
+        assert b"Test Library" in sim.printed()
+        assert b"shelter" not in sim.printed() and b"library" not in sim.printed()
+    finally:
+        printer.close()
+        sim.close()
+        wire.close()
 
 
 def test_counter_prints_a_pass_and_handles_paper_out(tmp_path: Path, city: City) -> None:
