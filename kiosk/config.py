@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kiosk.errors import ConfigError
-from kiosk.policy import Mode, Policy, Stale
+from kiosk.policy import HOLDER_FIELDS, Mode, Policy, Stale
 from kiosk.scan.sources import CameraConfig
 from kiosk.ui.display import DRIVERS, DisplayConfig
 from kiosk.ui.i18n import language
@@ -200,7 +200,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "required_benefits": Rule(size=(0, 32)),
         "min_age": Rule(1, 149),
         "age_flags": Rule(1, 149, size=(1, 6)),
-        "show": Rule(choices=("name", "age_flags", "benefits", "gender", "dob", "lang")),
+        "show": Rule(choices=tuple(sorted(HOLDER_FIELDS))),
         "stale": Rule(choices=("reject", "grace")),
         "stale_grace_h": Rule(0, 24 * 31),
         "passback_s": Rule(0, 86_400),

@@ -33,7 +33,9 @@ class Stale(StrEnum):
     GRACE = "grace"
 
 
-HOLDER_FIELDS = frozenset({"name", "age_flags", "benefits", "gender", "dob", "lang"})
+HOLDER_FIELDS = frozenset(
+    {"name", "age_flags", "benefits", "gender", "dob", "lang", "valid_until"}
+)
 _DEFAULT_SHOW = {
     Mode.GATE: frozenset(),
     Mode.COUNTER: frozenset({"name", "age_flags", "benefits"}),
@@ -115,6 +117,9 @@ class Policy:
             gender=card.gender if "gender" in show else None,
             dob=card.dob.isoformat() if "dob" in show else None,
             lang=card.lang if "lang" in show else None,
+            valid_until=datetime.fromtimestamp(card.expires_at, UTC).date()
+            if "valid_until" in show
+            else None,
             role=card.role,
             specimen=card.specimen,
         )
@@ -133,6 +138,7 @@ class HolderView:
     gender: str | None
     dob: str | None
     lang: str | None
+    valid_until: date | None
     role: str
     specimen: bool
 

@@ -83,3 +83,17 @@ def test_display_repaints_only_on_change_and_finds_touches() -> None:
     reading = samples.sample("reading", ENGLISH)
     assert display.show(reading, 3.0) and display.show(reading, 3.1)  # animated
     display.close()
+
+
+def test_valid_until_shows_only_when_configured(issue: IssueFn, trust_of: TrustFn) -> None:
+    """The counter view showed the card's expiry whatever `show` said (issue 12)."""
+    from datetime import UTC, datetime
+
+    card = issue()
+    default = Policy.for_mode("counter")
+    screen = present(verify_card(card.text, trust_of(), NOW, default), default)
+    assert screen.staff is not None and screen.staff.valid_until is None
+    asked = Policy.for_mode("counter", show=frozenset({"name", "valid_until"}))
+    screen = present(verify_card(card.text, trust_of(), NOW, asked), asked)
+    expected = datetime.fromtimestamp(card.expires_at, UTC).date()
+    assert screen.staff is not None and screen.staff.valid_until == expected

@@ -3,8 +3,6 @@ what of the holder the mode may show. The only place where card claims reach the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from kiosk.card import Decision
 from kiosk.policy import Mode, Policy
 from kiosk.reasons import Reason
@@ -46,7 +44,7 @@ def result_screen(
             under=under,
             benefits=view.benefits,
             dob=card.dob if view.dob else None,
-            valid_until=datetime.fromtimestamp(card.expires_at, UTC).date(),
+            valid_until=view.valid_until,
         )
     specimen = frame.specimen or decision.specimen
     return Result(
