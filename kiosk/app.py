@@ -212,6 +212,7 @@ class Kiosk:
     def step(self) -> str | None:
         """One pass of the loop: drain events, decide, draw. Returns "quit" to stop."""
         now = self.mono()
+        self.passback.forget_expired(now)  # tags outlive their window by one frame at most
         self.refresh_trust()
         self._drain_gate(now)
         self._drain_passes(now)

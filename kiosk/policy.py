@@ -33,9 +33,7 @@ class Stale(StrEnum):
     GRACE = "grace"
 
 
-HOLDER_FIELDS = frozenset(
-    {"name", "age_flags", "benefits", "gender", "dob", "lang", "valid_until"}
-)
+HOLDER_FIELDS = frozenset({"name", "age_flags", "benefits", "gender", "dob", "lang", "valid_until"})
 _DEFAULT_SHOW = {
     Mode.GATE: frozenset(),
     Mode.COUNTER: frozenset({"name", "age_flags", "benefits"}),
@@ -182,6 +180,10 @@ class PassbackGuard:
         """Forget a card whose grant ended without a passage: it may be shown again."""
         if tag is not None:
             self._seen.pop(tag, None)
+
+    def forget_expired(self, now: float) -> None:
+        """Tags whose window has ended (the app calls this on a timer, not only per card)."""
+        self._forget_before(now - self.window_s)
 
     def _forget_before(self, horizon: float) -> None:
         for tag in [t for t, seen in self._seen.items() if seen <= horizon]:

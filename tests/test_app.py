@@ -773,3 +773,13 @@ def test_a_failed_test_unlock_is_shown_and_audited(tmp_path: Path, city: City) -
     assert lines == ("test unlock failed: no answer from unit 1",)
     assert Problem.GATE in rig.kiosk.problems and not rig.kiosk.grants.active
     assert technician_notes(rig)[-1]["action"] == "test_unlock_failed"
+
+
+def test_passback_tags_are_forgotten_when_their_window_ends(tmp_path: Path, city: City) -> None:
+    """They used to stay until another card was accepted."""
+    rig = make_rig(tmp_path, city)
+    rig.show(card(city))
+    assert len(rig.kiosk.passback) == 1
+    rig.clock.advance(rig.kiosk.passback.window_s + 1)
+    rig.kiosk.step()
+    assert len(rig.kiosk.passback) == 0

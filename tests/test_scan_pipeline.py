@@ -364,3 +364,19 @@ def test_a_damaged_code_is_seen_not_read(tmp_path: Path) -> None:
     assert not any(isinstance(e, CardRead | NotACityCard) for e in later)
     seen = [e for e in later if isinstance(e, CodeSeen)]
     assert 1 <= len(seen) <= 1.2 / SEEN_EVERY_S + 1
+
+
+def test_dedupe_digests_are_keyed_and_forgotten_with_their_window() -> None:
+    """An unkeyed digest of the last card's text let anyone holding a card test whether it
+    was the last one read; and it stayed until the next card came."""
+    import hashlib
+
+    seen = Dedupe(window_s=2.0)
+    seen.fresh("MID1:A", 0.0)
+    plain = hashlib.blake2b(b"MID1:A", digest_size=16).digest()
+    assert plain not in seen._last_seen and len(seen) == 1
+    assert Dedupe(2.0)._key != seen._key  # per process (per scanner), random
+    seen.forget(1.9)
+    assert len(seen) == 1
+    seen.forget(2.1)  # the window ended: nothing left, though no other card came
+    assert len(seen) == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import queue
 import re
 import threading
@@ -108,21 +109,30 @@ class LatestFrame:
 class Dedupe:
     """Is this text new? Same text within `window_s` of its last sighting is not.
 
-    Texts are remembered as digests only, for as long as the window lasts.
+    Texts are remembered as digests keyed with a random per-process key (without it, anyone
+    holding a card could test whether it was the last one read), and forgotten when their
+    window ends (`forget`, every frame), not when the next card comes.
     """
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
+        self._key = os.urandom(32)
         self._last_seen: dict[bytes, float] = {}
 
     def fresh(self, text: str, now: float) -> bool:
-        horizon = now - self.window_s
-        for key in [k for k, t in self._last_seen.items() if t < horizon]:
-            del self._last_seen[key]
-        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        self.forget(now)
+        key = hashlib.blake2b(text.encode(), digest_size=16, key=self._key).digest()
         new = key not in self._last_seen
         self._last_seen[key] = now
         return new
+
+    def forget(self, now: float) -> None:
+        horizon = now - self.window_s
+        for key in [k for k, t in self._last_seen.items() if t < horizon]:
+            del self._last_seen[key]
+
+    def __len__(self) -> int:
+        return len(self._last_seen)
 
 
 SourceFactory = Callable[[], Source]
@@ -285,6 +295,7 @@ class Scanner:
                 log.exception("decoding a frame failed")
                 continue
             self.frames_decoded += 1
+            self._dedupe.forget(time.monotonic())
             # What the decoder just saw, for the technician's camera view (never stored).
             self.preview = (frame.gray, bool(decoded.texts))
             for text in decoded.texts:
