@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kiosk.errors import ConfigError
-from kiosk.policy import HOLDER_FIELDS, Mode, Policy, Stale
+from kiosk.policy import HOLDER_FIELDS, Mode, Policy, Refusals, Stale
 from kiosk.scan.sources import CameraConfig
 from kiosk.ui.display import DRIVERS, DisplayConfig
 from kiosk.ui.i18n import language
@@ -99,6 +99,7 @@ class PolicyConfig:
     stale: str | None = None  # "reject" | "grace"; None: the mode's default
     stale_grace_h: float = 72.0
     passback_s: int | None = None
+    refusals: str | None = None  # "discreet" | "full"; None: the mode's default
     skew_s: int = 300
 
 
@@ -155,6 +156,8 @@ class KioskConfig:
             overrides["stale"] = Stale(p.stale)
         if p.passback_s is not None:
             overrides["passback_s"] = p.passback_s
+        if p.refusals is not None:
+            overrides["refusals"] = Refusals(p.refusals)
         policy = Policy.for_mode(mode or Mode(self.site.mode), **overrides)
         policy.validate()
         return policy
@@ -174,7 +177,12 @@ _SECTIONS: dict[str, type] = {
 }
 _DEVICE_SECTIONS = ("gate", "reader", "printer")
 _INTERNAL = {"camera": {"cards"}}  # filled by the demo, never by a file
-_MODE_DEFAULTS = {"show": "show", "stale": "stale", "passback_s": "passback_s"}
+_MODE_DEFAULTS = {
+    "show": "show",
+    "stale": "stale",
+    "passback_s": "passback_s",
+    "refusals": "refusals",
+}
 _SECRETS = ("scbk", "site_credential", "technician_pin")  # `config show` hides them
 _HEX = ("scbk", "site_credential")  # bytes, written as hex in the file
 _PORT = Rule(size=(1, 4096))
@@ -204,6 +212,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "stale": Rule(choices=("reject", "grace")),
         "stale_grace_h": Rule(0, 24 * 31),
         "passback_s": Rule(0, 86_400),
+        "refusals": Rule(choices=("discreet", "full")),
         "skew_s": Rule(0, 3600),
     },
     "camera": {

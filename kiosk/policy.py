@@ -42,6 +42,16 @@ _DEFAULT_STALE = {Mode.GATE: Stale.REJECT, Mode.COUNTER: Stale.GRACE}
 _DEFAULT_PASSBACK_S = {Mode.GATE: 60, Mode.COUNTER: 0}
 
 
+class Refusals(StrEnum):
+    """What a refusal says to everyone who can see the screen."""
+
+    DISCREET = "discreet"  # "Not accepted. Please see staff." — the reason stays with staff
+    FULL = "full"  # "This card is on hold." — at a counter, where staff explain anyway
+
+
+_DEFAULT_REFUSALS = {Mode.GATE: Refusals.DISCREET, Mode.COUNTER: Refusals.FULL}
+
+
 @dataclass(frozen=True)
 class Policy:
     mode: Mode = Mode.GATE
@@ -53,6 +63,7 @@ class Policy:
     stale: Stale = Stale.REJECT
     stale_grace_s: int = 72 * 3600
     passback_s: int = 60
+    refusals: Refusals = Refusals.DISCREET
     timezone: str = "UTC"
 
     @classmethod
@@ -64,6 +75,7 @@ class Policy:
             show=_DEFAULT_SHOW[mode],
             stale=_DEFAULT_STALE[mode],
             passback_s=_DEFAULT_PASSBACK_S[mode],
+            refusals=_DEFAULT_REFUSALS[mode],
         )
         policy = replace(base, **overrides)  # type: ignore[arg-type]
         policy.validate()

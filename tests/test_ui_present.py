@@ -97,3 +97,30 @@ def test_valid_until_shows_only_when_configured(issue: IssueFn, trust_of: TrustF
     screen = present(verify_card(card.text, trust_of(), NOW, asked), asked)
     expected = datetime.fromtimestamp(card.expires_at, UTC).date()
     assert screen.staff is not None and screen.staff.valid_until == expected
+
+
+def test_a_gate_refusal_is_discreet_and_a_counter_says_why(
+    issue: IssueFn, trust_of: TrustFn, city
+) -> None:  # type: ignore[no-untyped-def]
+    """At an unattended gate, "This card is on hold" is read by everyone in the queue: the
+    public text is "Not accepted. Please see staff." unless the site chooses full reasons
+    (issue 12); the audit line keeps the exact reason for staff."""
+    from kiosk.policy import Refusals
+    from kiosk.statuslist import Status
+    from kiosk.ui import strings as S
+    from kiosk.ui.paint import _result_words
+
+    card = issue()
+    city.set_status("1", card.status_idx, Status.SUSPENDED)
+    trust = trust_of()
+    gate = Policy.for_mode("gate", passback_s=0)
+    decided = verify_card(card.text, trust, NOW, gate)
+    assert decided.reason is Reason.SUSPENDED  # the decision itself is exact
+    assert _result_words(present(decided, gate)) == (S.NOT_ACCEPTED, [S.SEE_STAFF])
+    full = Policy.for_mode("gate", refusals=Refusals.FULL)
+    assert S.REASON_TEXT[Reason.SUSPENDED][0] in _result_words(present(decided, full))[1]
+    counter = Policy.for_mode("counter")
+    assert S.REASON_TEXT[Reason.SUSPENDED][0] in _result_words(present(decided, counter))[1]
+    # refusals that say nothing about the holder keep their help at a gate
+    junk = verify_card("MID1:NOT-A-CARD", trust, NOW, gate)
+    assert S.REASON_TEXT[Reason.MALFORMED][0] in _result_words(present(junk, gate))[1]

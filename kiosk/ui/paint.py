@@ -583,5 +583,7 @@ def _result_words(screen: Result) -> tuple[str, list[str]]:
         return word, lines
     if screen.outcome is Outcome.CANT_CHECK:
         return S.CANT_CHECK, [S.CANT_CHECK_WHY, S.CANT_CHECK_NOT_YOU, S.SEE_STAFF]
+    if screen.discreet and screen.reason in S.ABOUT_THE_HOLDER:
+        return S.NOT_ACCEPTED, [S.SEE_STAFF]  # not "on hold" for everyone in the queue
     what, then = S.REASON_TEXT.get(screen.reason, S.REASON_TEXT[Reason.MALFORMED])
     return S.NOT_ACCEPTED, [what, then]

@@ -4,7 +4,7 @@ what of the holder the mode may show. The only place where card claims reach the
 from __future__ import annotations
 
 from kiosk.card import Decision
-from kiosk.policy import Mode, Policy
+from kiosk.policy import Mode, Policy, Refusals
 from kiosk.reasons import Reason
 from kiosk.ui.i18n import Language, match_language
 from kiosk.ui.screens import Frame, Result, Staff
@@ -55,6 +55,7 @@ def result_screen(
         staff=staff,
         pass_printed=pass_printed,
         stale_warning=Reason.TRUST_STALE in decision.warnings,
+        discreet=policy.refusals is Refusals.DISCREET,
         seconds_left=seconds_left,
         frame=Frame(site=frame.site, specimen=specimen),
     )

@@ -70,6 +70,7 @@ class Result:
     stale_warning: bool = False
     seconds_left: int = 0
     frame: Frame = Frame()
+    discreet: bool = False  # a refusal about the holder says only "please see staff"
 
     @property
     def with_english(self) -> bool:

@@ -102,6 +102,19 @@ BENEFIT_NAMES: dict[str, str] = {
     "zoo": N_("Zoo"),
 }
 
+# Refusals that say something about the holder (their card is cancelled, on hold, expired,
+# not for this site, just used): at a gate they are discreet by default ([policy] refusals).
+ABOUT_THE_HOLDER = frozenset(
+    {
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.REVOKED,
+        Reason.SUSPENDED,
+        Reason.POLICY_DENIED,
+        Reason.PASSBACK,
+    }
+)
+
 # What happened, and what to do next, for each refusal.
 REASON_TEXT: dict[Reason, tuple[str, str]] = {
     Reason.MALFORMED: (
