@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 
 from kiosk.card import Decision
+from kiosk.errors import ConfigError
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -123,7 +124,10 @@ class Metrics:
         from prometheus_client import start_http_server
 
         host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(
-            int(port), addr=host.strip("[]"), registry=self.registry
-        )
+        try:
+            server, _thread = start_http_server(
+                int(port), addr=host.strip("[]"), registry=self.registry
+            )
+        except OSError as exc:  # taken port, unknown host (socket.gaierror is an OSError)
+            raise ConfigError(f"[metrics] listen {listen!r}: cannot listen ({exc})") from None
         return server

@@ -318,3 +318,20 @@ def test_show_without_secrets_never_loads_as_a_weaker_config(
     assert "4711" not in shown
     with pytest.raises(ConfigError, match="technician_pin"):
         load_config(write(tmp_path, shown))  # redeployed as is, it fails loudly
+
+
+def test_a_metrics_address_that_cannot_be_bound_is_one_line_at_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    text = BASE.replace('name = "Test"', 'name = "Test"\nmode = "counter"')
+    text += f'state_dir = "{tmp_path / "state"}"\n'
+    text += '[camera]\ntype = "synthetic"\n[display]\ndriver = "dummy"\n'
+    text += '[metrics]\nlisten = "no.such.host.invalid:9108"\nallow_remote = true\n'
+    path = write(tmp_path, text)
+    kiosk = Path(sys.executable).parent / "kiosk"
+    done = subprocess.run(
+        [kiosk, "run", "--headless", "--config", path], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "[metrics] listen 'no.such.host.invalid:9108': cannot listen" in done.stderr
