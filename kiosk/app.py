@@ -27,7 +27,7 @@ from kiosk.errors import DeviceError
 from kiosk.grants import Ended, GrantTracker, WaitingRead, verdict_screen
 from kiosk.notify import Notifier
 from kiosk.passes import PassOutcome, PassWorker, Printer
-from kiosk.policy import Mode, PassbackGuard, Policy
+from kiosk.policy import Mode, PassbackGuard, Policy, Refusals
 from kiosk.reasons import Reason
 from kiosk.scan.pipeline import (
     CardRead,
@@ -527,6 +527,7 @@ class Kiosk:
                         counter=self.mode is Mode.COUNTER,
                         seconds_left=round(self.settings.result_s),
                         frame=self._frame,
+                        discreet=self.policy.refusals is Refusals.DISCREET,
                     )
                 )
         return screens

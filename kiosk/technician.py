@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from firmware_bridge.gate import TEST_GRANT, GateEvent, NoGate
 from kiosk.errors import DeviceError
 from kiosk.policy import Mode, PassbackGuard
+from kiosk.scan.pipeline import PREVIEW_MAX_AGE_S, Preview
 from kiosk.ui.screens import Problem, Technician
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class TechnicianMenu:
     last_input: float = field(default=0.0)
     locked: bool = False  # a PIN is configured and not yet entered
     entered: str = field(default="", repr=False)
+    # The camera view's picture (capture time, small redacted image); None off that view.
+    camera: tuple[float, tuple[int, int, bytes]] | None = field(default=None, repr=False)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -289,7 +292,7 @@ def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
     return report
 
 
-def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
+def _pane(kiosk: Kiosk, item: str, live: Preview | None = None) -> tuple[str, ...]:
     menu = kiosk.menu
     if menu is not None and menu.result:
         return menu.result
@@ -327,10 +330,16 @@ def _pane(kiosk: Kiosk, item: str) -> tuple[str, ...]:
         lines.append(f"clock {'ok' if r['clock_ok'] else 'BEHIND the clock floor'}")
         return tuple(lines)
     if item == S.CAMERA_VIEW:
-        seen = getattr(kiosk.parts.scanner, "preview", None)
-        read = "a code in view" if seen and seen[1] else "no code in view"
+        if live is None:
+            picture = f"decoder: no picture (no frame in the last {PREVIEW_MAX_AGE_S:g} s)"
+        elif live.read:
+            picture = "decoder: a code in view"
+        elif live.corners:
+            picture = "decoder: a code in view, not read (focus? glare?)"
+        else:
+            picture = "decoder: no code in view"
         return (
-            f"decoder: {read}" if seen else "decoder: no frame yet",
+            picture,
             f"camera: {kiosk.problems.get(Problem.CAMERA, 'ok')}",
             f"frames decoded: {getattr(kiosk.parts.scanner, 'frames_decoded', 'n/a')}",
             f"held back while a result showed: {kiosk.counts['held_back']}",
@@ -360,16 +369,44 @@ def screen(kiosk: Kiosk) -> Technician:
     if kiosk.menu.locked:
         shown = "•" * len(kiosk.menu.entered) or "–"
         return Technician(PIN_PAD, kiosk.menu.selected, S.ENTER_PIN, (shown,), frame=kiosk._frame)
-    preview = None
-    seen = getattr(kiosk.parts.scanner, "preview", None)
-    if item == S.CAMERA_VIEW and seen is not None:
+    live = _camera_view(kiosk, item == S.CAMERA_VIEW)
+    preview = kiosk.menu.camera[1] if kiosk.menu.camera is not None else None
+    return Technician(
+        ITEMS,
+        kiosk.menu.selected,
+        item,
+        _pane(kiosk, item, live),
+        preview=preview,
+        frame=kiosk._frame,
+    )
+
+
+PREVIEW_WIDTH = 320  # the pane's picture, at most this wide
+
+
+def _camera_view(kiosk: Kiosk, open_: bool) -> Preview | None:
+    """Keep the menu's picture to the scanner's live, redacted preview, and only on the view.
+
+    Off the Camera view the scanner stops making previews and the menu lets go of its
+    picture; a scanner's preview older than PREVIEW_MAX_AGE_S is no picture at all.
+    """
+    menu = kiosk.menu
+    assert menu is not None
+    scanner = kiosk.parts.scanner
+    if not open_:
+        menu.camera = None
+        if scanner is not None:
+            scanner.drop_preview()
+        return None
+    live = scanner.watch_preview() if scanner is not None else None
+    if live is None:
+        menu.camera = None
+    elif menu.camera is None or menu.camera[0] != live.t:  # scaled once per new frame
         import cv2
 
-        gray = seen[0]
-        width = min(320, gray.shape[1])
-        height = max(1, gray.shape[0] * width // gray.shape[1])
-        small = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
-        preview = (width, height, small.tobytes())
-    return Technician(
-        ITEMS, kiosk.menu.selected, item, _pane(kiosk, item), preview=preview, frame=kiosk._frame
-    )
+        image = live.image
+        width = min(PREVIEW_WIDTH, image.shape[1])
+        height = max(1, image.shape[0] * width // image.shape[1])
+        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        menu.camera = (live.t, (width, height, small.tobytes()))
+    return live

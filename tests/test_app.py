@@ -783,3 +783,177 @@ def test_passback_tags_are_forgotten_when_their_window_ends(tmp_path: Path, city
     rig.clock.advance(rig.kiosk.passback.window_s + 1)
     rig.kiosk.step()
     assert len(rig.kiosk.passback) == 0
+
+
+def _reachable_strings_with(marker: str) -> list[str]:
+    """Every str reachable from a tracked container or a thread's frame that holds `marker`
+    (str objects themselves are not tracked by gc: look inside what holds them)."""
+    import gc
+    import sys
+
+    gc.collect()
+    found = []
+
+    def look(value: object, where: str) -> None:
+        if isinstance(value, str) and marker in value and value is not marker:
+            found.append(where)
+
+    for obj in gc.get_objects():
+        if isinstance(obj, dict):
+            for k, v in list(obj.items()):
+                look(k, "dict key")
+                look(v, f"dict value {k!r}"[:60])
+        elif isinstance(obj, list | tuple | set | frozenset):
+            for v in list(obj):
+                look(v, type(obj).__name__)
+        else:  # instance dicts holding only atoms are untracked: read them from the object
+            for slot in getattr(type(obj), "__slots__", ()):
+                look(getattr(obj, slot, None), f"{type(obj).__name__}.{slot}")
+            attributes = getattr(obj, "__dict__", None)
+            if isinstance(attributes, dict):
+                for k, v in list(attributes.items()):
+                    look(v, f"{type(obj).__name__}.{k}")
+                    if isinstance(v, list | tuple):
+                        for item in v:
+                            look(item, f"{type(obj).__name__}.{k}[]")
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            for name, value in list(frame.f_locals.items()):
+                look(value, f"frame {frame.f_code.co_name}:{name}")
+            frame = frame.f_back
+    return found
+
+
+@pytest.mark.parametrize("mode", [Mode.GATE, Mode.COUNTER])
+def test_no_holder_string_is_reachable_after_the_result(
+    tmp_path: Path, city: City, mode: Mode
+) -> None:
+    """Holder data lives only while its result is on screen (issue 12 section 2)."""
+    import secrets
+
+    def marker_card() -> tuple[str, str]:
+        marker = "Qx" + secrets.token_hex(6)  # built here, kept by nobody but the card
+        return city.issue(
+            Holder(f"{marker} Person", "1987-06-05", benefits=("library",)),
+            NOW,
+            issued_at=NOW - DAY_S,
+        ).text, marker
+
+    rig = make_rig(tmp_path, city, mode=mode)
+    text, marker = marker_card()
+    marker += " Person"  # the name as the card carries it; only the card has this string
+    rig.show(text)
+    assert isinstance(rig.kiosk.screen, Result)
+    if mode is Mode.COUNTER:  # the name is on screen: reachable now, as it should be
+        assert _reachable_strings_with(marker)
+    rig.clock.advance(rig.kiosk.settings.result_s + 1)
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle)
+    assert _reachable_strings_with(marker) == []
+
+
+# -- the technician's camera view: live, redacted, let go of (issue 12 section 3) --------------
+
+
+def camera_view_rig(tmp_path: Path, city: City):  # type: ignore[no-untyped-def]
+    """A kiosk whose camera looks at a resident's card, the menu open on the Camera view."""
+    from tests.test_camera_view import StillCamera, card_frame, still_scanner
+
+    rig = make_rig(tmp_path, city)
+    image, qr, lines = card_frame(card(city))
+    camera = StillCamera(image)
+    scanner = still_scanner(camera, rig.events)
+    rig.kiosk.parts.scanner = scanner
+    rig.show(card(city, role="technician", benefits=()))
+    rig.kiosk.key(pygame.K_DOWN)
+    assert rig.kiosk.menu is not None and rig.kiosk.menu.item == S.CAMERA_VIEW
+    scanner.start()  # the resident's card comes while the technician is at work
+    rig.extras.update(camera=camera, scanner=scanner, image=image, qr=qr, lines=lines)
+    return rig
+
+
+def pane(rig: Rig) -> tuple[str, ...]:
+    screen = rig.kiosk.screen
+    assert isinstance(screen, Technician)
+    return screen.pane_lines
+
+
+def test_a_stalled_camera_is_no_picture_in_the_camera_view(tmp_path: Path, city: City) -> None:
+    rig = camera_view_rig(tmp_path, city)
+    camera, scanner = rig.extras["camera"], rig.extras["scanner"]
+    try:
+        assert rig.wait_for(lambda: "decoder: a code in view" in pane(rig))
+        assert rig.kiosk.screen.preview is not None  # type: ignore[union-attr]
+
+        camera.stall.set()  # type: ignore[attr-defined]
+        assert rig.wait_for(lambda: pane(rig)[0].startswith("decoder: no picture"))
+        assert not any("a code in view" in line for line in pane(rig))
+        assert rig.kiosk.screen.preview is None  # type: ignore[union-attr]
+        assert rig.kiosk.menu is not None and rig.kiosk.menu.camera is None
+        assert scanner.preview is None  # type: ignore[attr-defined]
+    finally:
+        scanner.stop()  # type: ignore[attr-defined]
+
+
+def test_leaving_the_camera_view_lets_go_of_the_frame(tmp_path: Path, city: City) -> None:
+    import gc
+    import weakref
+
+    rig = camera_view_rig(tmp_path, city)
+    scanner = rig.extras["scanner"]
+    try:
+        menu = rig.kiosk.menu
+        assert menu is not None
+        # both: the scanner made a preview, and a later step of the menu picked it up
+        assert rig.wait_for(lambda: scanner.preview is not None and menu.camera is not None)  # type: ignore[attr-defined]
+        image = weakref.ref(scanner.preview.image)  # type: ignore[attr-defined]
+
+        rig.kiosk.key(pygame.K_DOWN)  # the next item
+        rig.kiosk.step()
+        assert rig.kiosk.menu.item != S.CAMERA_VIEW
+        assert rig.kiosk.menu.camera is None
+        assert rig.kiosk.screen.preview is None  # type: ignore[union-attr]
+        assert scanner.preview is None  # type: ignore[attr-defined]
+        gc.collect()
+        assert image() is None
+        assert rig.wait_for(lambda: scanner.frames_decoded > 3)  # type: ignore[attr-defined]
+        assert scanner.preview is None  # type: ignore[attr-defined]
+
+        rig.kiosk.key(pygame.K_UP)  # back to the view, then the menu closes
+        assert rig.wait_for(lambda: scanner.preview is not None)  # type: ignore[attr-defined]
+        rig.kiosk.key(pygame.K_ESCAPE)
+        rig.kiosk.step()
+        assert rig.kiosk.menu is None and not isinstance(rig.kiosk.screen, Technician)
+        # Nobody watches any more: the scanner lets go of its preview within a second.
+        assert rig.wait_for(lambda: scanner.preview is None)  # type: ignore[attr-defined]
+    finally:
+        scanner.stop()  # type: ignore[attr-defined]
+
+
+def test_the_camera_view_shows_the_code_sharp_and_the_printed_name_smudged(
+    tmp_path: Path, city: City
+) -> None:
+    import cv2
+    import numpy as np
+
+    from tests.test_camera_view import SMUDGE, TEXT_EDGES, edges
+
+    rig = camera_view_rig(tmp_path, city)
+    scanner = rig.extras["scanner"]
+    image, qr, lines = rig.extras["image"], rig.extras["qr"], rig.extras["lines"]
+    try:
+        assert rig.wait_for(lambda: "decoder: a code in view" in pane(rig))
+        screen = rig.kiosk.screen
+        assert isinstance(screen, Technician) and screen.preview is not None
+        width, height, pixels = screen.preview
+        shown = np.frombuffer(pixels, np.uint8).reshape(height, width)
+        # What the pane would get from the camera's own frame, scaled the same way.
+        raw = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)  # type: ignore[call-overload]
+        scale = width / image.shape[1]  # type: ignore[attr-defined]
+
+        assert edges(raw, lines, scale) > TEXT_EDGES  # the name would be readable...
+        assert edges(shown, lines, scale) < SMUDGE  # ...and is not
+        # The code keeps its edges: focus can be judged on it.
+        assert edges(shown, qr, scale) > 0.8 * edges(raw, qr, scale) > TEXT_EDGES
+    finally:
+        scanner.stop()  # type: ignore[attr-defined]

@@ -9,6 +9,11 @@ so the decoder always works on the newest picture. A card held in front of the c
 Anything without a `MIDn:` prefix is one `NotACityCard`. When the source fails or stops
 delivering frames the scanner emits `SourceProblem`, reopens it with backoff, and emits
 `SourceRecovered` once frames flow again. Threads only hand events over; the app owns state.
+
+The technician's camera view asks for a `Preview` (`watch_preview`); only then, and only for
+`PREVIEW_LEASE_S` after the last ask, does the decode thread keep one: the frame at decoder
+resolution with everything outside the located QR codes blurred until printed text cannot
+be read. A preview older than `PREVIEW_MAX_AGE_S` is dropped: a stalled camera is no picture.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -31,6 +36,13 @@ from kiosk.scan.frames import Frame, Source, TextSource
 
 log = logging.getLogger(__name__)
 CARD_TEXT = re.compile(r"MID[0-9]+:")
+
+PREVIEW_MAX_AGE_S = 1.0  # an older frame is not shown: the camera is not live
+PREVIEW_LEASE_S = 1.0  # previews are made only this long after the camera view last asked
+# Outside the codes the frame is averaged down to this many cells across its short side
+# (then blurred): a card's printed lines become smudges, while where the card and its code
+# are stays visible for aiming.
+PREVIEW_CELLS = 40
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,77 @@ class Dedupe:
         return len(self._last_seen)
 
 
+Quad = tuple[tuple[float, float], ...]  # a code's four corners, in the frame's pixels
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the decoder saw, for the technician's camera view, holder text made unreadable.
+
+    `image` is never the camera's frame: it is `redact`ed at decoder resolution before the
+    preview exists, and the decode thread keeps no other copy of the frame.
+    """
+
+    image: np.ndarray = field(repr=False)  # HxW uint8, sharp only inside `corners`
+    t: float  # when the frame was captured (time.monotonic)
+    read: bool  # the decoder read a code in it
+    corners: tuple[Quad, ...]  # the QR codes located in it, read or not
+
+
+def locate_codes(gray: np.ndarray) -> tuple[Quad, ...]:
+    """The corners of each QR symbol zxing-cpp locates in the frame, decoded or not.
+
+    The decoder chain reports texts, not positions, so the camera view locates codes itself
+    (one zxing-cpp pass, only while the view is open). A quadrilateral larger than half the
+    frame is not trusted to be a code: it stays blurred.
+    """
+    import zxingcpp
+
+    found = zxingcpp.read_barcodes(
+        gray,
+        formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode),
+        try_invert=False,
+        return_errors=True,
+    )
+    quads = []
+    for barcode in found:
+        p = barcode.position
+        quad = tuple(
+            (float(c.x), float(c.y))
+            for c in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)
+        )
+        if 0 < _area(quad) <= gray.shape[0] * gray.shape[1] / 2:
+            quads.append(quad)
+    return tuple(quads)
+
+
+def _area(quad: Quad) -> float:
+    xs, ys = [x for x, _ in quad], [y for _, y in quad]
+    return abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(quad)))) / 2
+
+
+def redact(gray: np.ndarray, corners: tuple[Quad, ...]) -> np.ndarray:
+    """The frame with everything outside `corners` averaged and blurred past reading.
+
+    Without corners the whole frame is: the technician still sees where the card is.
+    """
+    import cv2
+
+    height, width = gray.shape[:2]
+    cell = max(2, min(height, width) // PREVIEW_CELLS)
+    small = cv2.resize(
+        gray, (max(1, width // cell), max(1, height // cell)), interpolation=cv2.INTER_AREA
+    )
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    out = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    if corners:
+        mask = np.zeros((height, width), np.uint8)
+        for quad in corners:
+            cv2.fillConvexPoly(mask, np.round(np.asarray(quad)).astype(np.int32), 1)
+        np.copyto(out, gray, where=mask.astype(bool))
+    return np.asarray(out, dtype=np.uint8)
+
+
 SourceFactory = Callable[[], Source]
 TextSourceFactory = Callable[[], TextSource]
 
@@ -236,13 +319,54 @@ class Scanner:
         self._threads: list[threading.Thread] = []
         self._reopening = _Reopening(self.settings, self._health, self._stop)
         self.frames_decoded = 0
-        self.preview: tuple[np.ndarray, bool] | None = None
+        self._preview: Preview | None = None
+        self._preview_until = -1e9  # previews are made until then (time.monotonic)
+        self._preview_lock = threading.Lock()
         self._last_seen = -1e9
         self.name = name
 
     @property
     def frames_dropped(self) -> int:
         return self._latest.dropped
+
+    @property
+    def preview(self) -> Preview | None:
+        """The preview the scanner holds now: None unless the camera view is watching."""
+        return self._preview
+
+    def watch_preview(self) -> Preview | None:
+        """Keep previews coming for `PREVIEW_LEASE_S`; the live one, if any."""
+        now = time.monotonic()
+        with self._preview_lock:
+            self._preview_until = now + PREVIEW_LEASE_S
+            self._expire_preview(now)
+            return self._preview
+
+    def drop_preview(self) -> None:
+        """The camera view closed: make no more previews, and let go of the last one."""
+        with self._preview_lock:
+            self._preview_until = -1e9
+            self._preview = None
+
+    def _expire_preview(self, now: float) -> None:
+        """Called with the lock held: a stale or unwatched preview is dropped."""
+        shown = self._preview
+        if shown is not None and (now - shown.t > PREVIEW_MAX_AGE_S or now > self._preview_until):
+            self._preview = None
+
+    def _keep_preview(self, frame: Frame, decoded: Decoded) -> None:
+        now = time.monotonic()
+        if now > self._preview_until:
+            if self._preview is not None:
+                with self._preview_lock:
+                    self._expire_preview(now)
+            return
+        gray = frame.gray
+        corners = locate_codes(gray)
+        preview = Preview(redact(gray, corners), frame.t, bool(decoded.texts), corners)
+        with self._preview_lock:
+            if time.monotonic() <= self._preview_until:  # not dropped meanwhile
+                self._preview = preview
 
     def start(self) -> Scanner:
         targets = [self._capture, self._decode] if self._camera is not None else [self._read_texts]
@@ -283,12 +407,20 @@ class Scanner:
 
     def _decode(self) -> None:
         assert self._decoder is not None
+        # Wake at least as often as a preview goes stale, to drop it then.
+        wait = min(self.settings.stall_s, PREVIEW_MAX_AGE_S / 2)
+        last_frame = time.monotonic()
         while not self._stop.is_set():
-            frame = self._latest.take(timeout=self.settings.stall_s)
+            frame = self._latest.take(timeout=wait)
+            now = time.monotonic()
             if frame is None:
-                if not self._stop.is_set():
+                with self._preview_lock:
+                    self._expire_preview(now)
+                if now - last_frame >= self.settings.stall_s and not self._stop.is_set():
                     self._health.problem("stalled", f"no frame for {self.settings.stall_s:g} s")
+                    last_frame = now
                 continue
+            last_frame = now
             try:
                 decoded = self._decoder.decode(frame.gray)
             except Exception:  # a bad frame must not end scanning
@@ -296,12 +428,15 @@ class Scanner:
                 continue
             self.frames_decoded += 1
             self._dedupe.forget(time.monotonic())
-            # What the decoder just saw, for the technician's camera view (never stored).
-            self.preview = (frame.gray, bool(decoded.texts))
-            for text in decoded.texts:
-                self._hand_over(text, frame.t)
-            if not decoded.texts and getattr(decoded, "seen", 0) > 0:
+            try:
+                self._keep_preview(frame, decoded)
+            except Exception:  # the camera view must not end scanning either
+                log.exception("making the camera view's preview failed")
+            if decoded.texts:
+                self._hand_over_all(decoded.texts, frame.t)
+            elif getattr(decoded, "seen", 0) > 0:
                 self._seen(frame.t)
+            del decoded  # the card's text: not kept by this loop until the next frame
 
     # -- scanners --------------------------------------------------------------------------
 
@@ -314,6 +449,7 @@ class Scanner:
                 if self._stop.is_set():
                     return
                 self._hand_over(scanned.text, scanned.t)
+                del scanned  # not held by this thread while it waits for the next card
 
         self._reopening.run(self._text_source, pump)
 
@@ -322,6 +458,10 @@ class Scanner:
         if now - self._last_seen >= SEEN_EVERY_S:
             self._last_seen = now
             self.events.put(CodeSeen(frame_t, self.name))
+
+    def _hand_over_all(self, texts: Sequence[str], frame_t: float) -> None:
+        for text in texts:  # a function's loop variable ends with the function
+            self._hand_over(text, frame_t)
 
     def _hand_over(self, text: str, frame_t: float) -> None:
         now = time.monotonic()

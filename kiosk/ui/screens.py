@@ -93,7 +93,7 @@ class Technician:
     selected: int
     pane_title: str
     pane_lines: tuple[str, ...] = ()
-    # the camera view: a small gray image (width, height, pixels) of the decoder's input
+    # the camera view: the decoder's live input, blurred outside the QR (width, height, pixels)
     preview: tuple[int, int, bytes] | None = field(default=None, repr=False)
     language: Language = ENGLISH
     frame: Frame = field(default_factory=Frame)
