@@ -785,9 +785,10 @@ def test_passback_tags_are_forgotten_when_their_window_ends(tmp_path: Path, city
     assert len(rig.kiosk.passback) == 0
 
 
-def _reachable_strings_with(marker: str) -> list[str]:
+def _reachable_strings_with(marker: str, known: tuple[str, ...] = ()) -> list[str]:
     """Every str reachable from a tracked container or a thread's frame that holds `marker`
-    (str objects themselves are not tracked by gc: look inside what holds them)."""
+    (str objects themselves are not tracked by gc: look inside what holds them). `known`:
+    the test's own copies (by identity), which do not count."""
     import gc
     import sys
 
@@ -795,7 +796,8 @@ def _reachable_strings_with(marker: str) -> list[str]:
     found = []
 
     def look(value: object, where: str) -> None:
-        if isinstance(value, str) and marker in value and value is not marker:
+        mine = value is marker or any(value is k for k in known)
+        if isinstance(value, str) and marker in value and not mine:
             found.append(where)
 
     for obj in gc.get_objects():

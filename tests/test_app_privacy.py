@@ -149,6 +149,13 @@ def test_nothing_personal_leaves_the_kiosk(
         runner.join(10)
         device.close()
         wire.close()
+    # The kiosk has stopped showing results: no decoded name is reachable any more (the
+    # test's own HOLDERS constants do not count; decoded copies are other objects).
+    from tests.test_app import _reachable_strings_with
+
+    names = tuple(h[0] for h in HOLDERS)
+    for name in names:
+        assert _reachable_strings_with(name, known=names) == [], name
     from kiosk.technician import export_diagnostics
 
     export_diagnostics(state / "diagnostics", kiosk.diagnostics(), time.time())
