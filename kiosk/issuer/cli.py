@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -90,25 +89,25 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_issue_batch(args: argparse.Namespace) -> int:
-    """Issue one card per CSV row (name,dob[,lang,benefits,gender,role]); JSON lines out."""
+    """One card per CSV row (kiosk/issuer/batch.py); every row checked before any is signed."""
+    from datetime import UTC, datetime
+
+    from kiosk.issuer.batch import DEFAULT_BENEFITS, read_holders
+
     city = City(args.dir)
     now = _now(args)
-    count = 0
-    with open(args.csv, newline="", encoding="utf-8") as src, open(args.out, "w") as out:
-        for row in csv.DictReader(src):
-            holder = Holder(
-                name=row["name"],
-                dob=row["dob"],
-                lang=row.get("lang") or None,
-                benefits=tuple(b for b in (row.get("benefits") or "").split() if b),
-                gender=row.get("gender") or None,
-                role=row.get("role") or "resident",
-                specimen=args.specimen,
-            )
+    holders = read_holders(
+        args.csv,
+        benefits=city.meta.get("benefits") or DEFAULT_BENEFITS,
+        gender_ok=bool(city.meta.get("card_gender")),
+        today=datetime.fromtimestamp(now, UTC).date(),
+        specimen=args.specimen,
+    )
+    with open(args.out, "w") as out:
+        for holder in holders:
             card = city.issue(holder, now, args.valid_days * DAY_S)
             out.write(json.dumps(_issued_json(card)) + "\n")
-            count += 1
-    print(f"issued {count} cards; QR texts and status slots in {args.out}")
+    print(f"issued {len(holders)} cards; QR texts and status slots in {args.out}")
     return EXIT_OK
 
 
