@@ -29,8 +29,11 @@ DEFAULT_STATE_DIR = Path(
 
 
 def root_key(text: str) -> bytes:
+    text = text.strip()
+    if len(text) != 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        raise ConfigError(f"root key must be 64 hex characters (32 bytes), got {len(text)}")
     try:
-        key = bytes.fromhex(text.strip())
+        key = bytes.fromhex(text)
     except ValueError:
         raise ConfigError(f"root key {text[:16]!r}…: not hexadecimal") from None
     if len(key) != 32:

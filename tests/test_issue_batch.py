@@ -77,3 +77,20 @@ def test_language_tags_are_case_insensitive(
     code, err, out = batch(city, tmp_path, "name,dob,lang\nMei,2001-01-01,zh-hans\n", capsys)
     assert code == 0, err
     assert len(out.read_text().splitlines()) == 1
+
+
+def test_issuer_words_for_people(
+    city: City, tmp_path: Path, capsys: pytest.CaptureFixture[str], issue
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: epoch seconds, 'not hexadecimal' for a short key, a silent no-op."""
+    d = ["--dir", city.path, "--now", NOW]
+    code, out, _ = run(issuer_cli.main, [*d, "keys"], capsys)
+    assert code == 0 and "valid 2025-09-21 " in out and " UTC to 2030-" in out and "nbf" not in out
+    card = issue()
+    unused = (card.status_idx + 1) % 131072
+    code, _, err = run(issuer_cli.main, [*d, "suspend", "--index", unused], capsys)
+    assert code == 2 and "belongs to no card" in err
+    assert run(issuer_cli.main, [*d, "suspend", "--index", card.status_idx], capsys)[0] == 0
+    short = city.root.public_key.hex()[:63]
+    code, _, err = run(cli.main, ["verify", "MID1:X", "--root-key", short, "--bundle", "b"], capsys)
+    assert code == 2 and "64 hex characters" in err and "got 63" in err

@@ -296,6 +296,12 @@ class City:
         statuses = self.statuses(name)
         if not 0 <= idx < statuses.size:
             raise ConfigError(f"index {idx} is outside list {name} ({statuses.size} slots)")
+        used = StatusList(1, bytearray(self._list_file(name, "used").read_bytes()))
+        if used.status(idx) == 0:
+            raise ConfigError(
+                f"slot {idx} of list {name} belongs to no card: check the index (printed at "
+                "issue) or use --serial"
+            )
         current = statuses.status(idx)
         if current == Status.REVOKED and status != Status.REVOKED:
             raise ConfigError(f"slot {idx} of list {name} is revoked; revocation is permanent")

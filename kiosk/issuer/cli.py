@@ -201,10 +201,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
             if on
         ]
         print(
-            f"{k.kid.hex()} {k.use:6} nbf {k.nbf} exp {k.exp} pk {k.public_key.hex()}"
-            + (f"  [{', '.join(tags)}]" if tags else "")
+            f"{k.kid.hex()} {k.use:6} valid {_day(k.nbf)} to {_day(k.exp)}"
+            f"  pk {k.public_key.hex()}" + (f"  [{', '.join(tags)}]" if tags else "")
         )
     return EXIT_OK
+
+
+def _day(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
 def cmd_root_key(args: argparse.Namespace) -> int:
