@@ -107,7 +107,13 @@ def _add_trust_options(parser: argparse.ArgumentParser, *, verify: bool) -> None
 
 
 def _from_config(args: argparse.Namespace) -> None:
-    """--config fills in what --root-key and --state-dir did not say."""
+    """--config fills in what --root-key and --state-dir did not say; on an installed kiosk
+    (no --root-key, no --bundle) the kiosk's own config file does."""
+    from kiosk.config import DEFAULT_PATH
+
+    installed = not args.root_key and getattr(args, "bundle", None) is None
+    if getattr(args, "config", None) is None and installed and DEFAULT_PATH.is_file():
+        args.config = DEFAULT_PATH
     if getattr(args, "config", None) is not None:
         from kiosk.config import load_config
 
@@ -121,7 +127,10 @@ def _from_config(args: argparse.Namespace) -> None:
 def _roots(args: argparse.Namespace) -> list[bytes]:
     _from_config(args)
     if not args.root_key:
-        raise ConfigError("--root-key is required (the city's root public key in hex)")
+        raise ConfigError(
+            "--root-key is required (the city's root public key in hex), or --config "
+            "(default /etc/kiosk/kiosk.toml when it exists)"
+        )
     return [root_key(k) for k in args.root_key]
 
 

@@ -335,3 +335,12 @@ def test_a_metrics_address_that_cannot_be_bound_is_one_line_at_start(tmp_path: P
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "[metrics] listen 'no.such.host.invalid:9108': cannot listen" in done.stderr
+
+
+def test_language_codes_are_case_insensitive(tmp_path: Path) -> None:
+    """BCP 47 tags are case-insensitive: zh-hans is zh-Hans (issue 13)."""
+    from kiosk.wiring import settings_of
+
+    text = MINIMAL.replace('name = "Test"', 'name = "Test"\nlanguages = ["en", "zh-hans"]')
+    settings = settings_of(load_config(write(tmp_path, text)))
+    assert [x.code for x in settings.languages] == ["en", "zh-Hans"]

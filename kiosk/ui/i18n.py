@@ -57,6 +57,7 @@ LANGUAGES: tuple[Language, ...] = (
     Language("vi", "vi", "vi", "Latn", "Tiếng Việt"),
 )
 BY_CODE = {lang.code: lang for lang in LANGUAGES}
+_BY_LOWER = {lang.code.lower(): lang for lang in LANGUAGES}
 ENGLISH = BY_CODE["en"]
 
 # Tags that name a supported language differently (BCP 47 regions, scripts, legacy codes).
@@ -74,8 +75,8 @@ _ALIASES = {
 
 def language(code: str) -> Language:
     """A configured language code; unknown ones are a configuration error."""
-    try:
-        return BY_CODE[code]
+    try:  # BCP 47 tags are case-insensitive: zh-hans is zh-Hans
+        return BY_CODE[code] if code in BY_CODE else _BY_LOWER[code.lower()]
     except KeyError:
         raise ConfigError(
             f"unknown language {code!r}: supported are {', '.join(BY_CODE)}"
