@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kiosk.card import Decision, verify_card
+from kiosk.card import Card, Decision, verify_card
 from kiosk.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
 from kiosk.policy import Mode, Policy, Stale
 from kiosk.trust import TrustStore, parse_bundle, trust_report
@@ -65,6 +65,25 @@ def decision_json(decision: Decision, show_holder: bool = False) -> dict[str, An
             "status": {"uri": card.status_uri, "idx": card.status_idx},
         }
     return out
+
+
+def _holder_lines(card: Card) -> list[tuple[str, str]]:
+    """The holder's claims as a technician reads them (not Python reprs, not epochs)."""
+
+    def day(epoch: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+    return [
+        ("name", card.name),
+        ("born", card.dob.isoformat()),
+        ("gender", card.gender or "(not on the card)"),
+        ("language", card.lang or "(not on the card)"),
+        ("benefits", ", ".join(card.benefits) or "(none)"),
+        ("serial", card.serial.hex()),
+        ("issued", day(card.issued_at)),
+        ("expires", day(card.expires_at)),
+        ("status list", f"{card.status_uri}, slot {card.status_idx}"),
+    ]
 
 
 # -- trust options shared by verify and trust commands --------------------------------
@@ -221,7 +240,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if decision.role == "technician":
             print("  technician card")
         if args.show_holder and decision.card is not None:
-            for key, value in decision_json(decision, True)["holder"].items():
+            for key, value in _holder_lines(decision.card):
                 print(f"  {key}: {value}")
     return EXIT_OK if decision.accepted else EXIT_REJECTED
 

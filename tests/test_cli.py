@@ -44,6 +44,16 @@ def test_verify_accepted_human(issue: IssueFn, published, capsys) -> None:
     assert NAME not in out and DOB not in out and card.serial.hex() not in out
 
 
+def test_verify_show_holder_reads_as_words(issue: IssueFn, published, capsys) -> None:
+    """No `gender: None`, no lists or dicts, no epoch seconds (issue 13)."""
+    card = issue()
+    _, out, _ = run(cli.main, verify_args(published, card.text, "--show-holder"), capsys)
+    assert f"  name: {NAME}" in out and f"  born: {DOB}" in out
+    assert "gender: (not on the card)" in out and "benefits: library" in out
+    assert "None" not in out and "[" not in out and "{" not in out
+    assert "expires: 20" in out and " UTC" in out
+
+
 def test_verify_json_contract(issue: IssueFn, published, capsys, city: City) -> None:
     code, out, _ = run(cli.main, verify_args(published, issue().text, "--json"), capsys)
     result = json.loads(out)
