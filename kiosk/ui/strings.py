@@ -34,7 +34,7 @@ WELCOME = N_("Welcome")
 GO_THROUGH = N_("Please go through.")
 VALID_CARD = N_("Valid card")
 TAKE_PASS = N_("Please take your pass.")
-STALE_WARNING = N_("Card data is out of date: staff, please check the card.")
+STALE_WARNING = N_("This kiosk's data is out of date: staff, please check the card by eye.")
 
 # Rejected and can't check
 NOT_ACCEPTED = N_("Not accepted")
