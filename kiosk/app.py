@@ -306,8 +306,11 @@ class Kiosk:
         return showing or self.grants.active
 
     def _drain_scans(self, now: float) -> None:
-        if self.menu is None and not self._busy(now) and (held := self.waiting.take()):
-            self._decide(held)  # the card held up while the last result showed
+        if self.menu is None and not self._busy(now):
+            if held := self.waiting.take():
+                self._decide(held)  # the card held up while the last result showed
+            else:
+                self.waiting.forget()
         while True:
             try:
                 event = self._early.pop(0) if self._early else self.parts.scan_events.get_nowait()

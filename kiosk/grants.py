@@ -13,6 +13,7 @@ result screen is held here until the verdict: nothing says "go through" before t
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, replace
 
 from firmware_bridge.gate import GateEvent
@@ -110,15 +111,17 @@ class WaitingRead:
 
     The scanner reports a card held still only once (its dedupe window slides with every
     sighting), so a read dropped here would never come again. Reads of the card just decided
-    are that same presentation and are not kept. Only a digest of that card stays, and only
-    until the next decision."""
+    are that same presentation and are not kept. Only a digest of that card stays — keyed
+    with a random per-process key, so nobody holding a card can test whether it was the
+    last one read — and only while the kiosk is busy with it (`forget` once it is free)."""
 
     def __init__(self) -> None:
         self._read: CardRead | NotACityCard | None = None
         self._decided: bytes | None = None
+        self._key = os.urandom(32)
 
     def hold(self, event: CardRead | NotACityCard) -> None:
-        if isinstance(event, NotACityCard) or _digest(event.text) != self._decided:
+        if isinstance(event, NotACityCard) or self._digest(event.text) != self._decided:
             self._read = event
 
     def take(self) -> CardRead | NotACityCard | None:
@@ -126,8 +129,11 @@ class WaitingRead:
         return read
 
     def deciding(self, event: CardRead | NotACityCard) -> None:
-        self._decided = _digest(event.text) if isinstance(event, CardRead) else None
+        self._decided = self._digest(event.text) if isinstance(event, CardRead) else None
 
+    def forget(self) -> None:
+        """The kiosk is free again: nothing of the last card is kept."""
+        self._decided = None
 
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()
+    def _digest(self, text: str) -> bytes:
+        return hashlib.blake2b(text.encode(), digest_size=16, key=self._key).digest()

@@ -67,13 +67,15 @@ class PassWorker:
 
     def slip(self, site: str, policy: Policy, card: Card, issued: datetime) -> PassSlip:
         """The next pass for an accepted card: site, time, the benefit the site required
-        (if it requires any) and a number — nothing about the holder, not even the other
+        (if it requires exactly one) and a number — nothing about the holder, not even the other
         benefits the card carries (a shelter programme is the holder's business)."""
         from firmware_bridge.escpos_printer import PassSlip  # PIL: only where passes print
 
         wanted = policy.required_benefits
         self._numbers += 1
-        benefit = next((b for b in card.benefits if b in wanted), "")
+        # Only the site's own requirement: with several accepted benefits, the one this
+        # holder has would tell anyone who sees the pass which programme they are in.
+        benefit = next(iter(wanted)) if len(wanted) == 1 and wanted <= set(card.benefits) else ""
         return PassSlip(site=site, benefit=benefit, number=self._numbers, issued=issued)
 
     def print_pass(self, slip: Any, *, test: bool = False) -> None:

@@ -287,6 +287,13 @@ def test_a_pass_names_only_a_benefit_the_site_required(tmp_path: Path, city: Cit
         assert rig.wait_for(lambda: any(r["event"] == "pass" for r in rig.audit()))
         assert b"Test Library" in sim.printed()
         assert b"shelter" not in sim.printed() and b"library" not in sim.printed()
+        # a site accepting any of several: the pass does not say which one this holder has
+        either = frozenset({"pharmacy", "transit"})
+        rig = make_rig(tmp_path / "b", city, mode=Mode.COUNTER, printer=printer, required=either)
+        sim.received.clear()
+        rig.show(card(city, benefits=("pharmacy",)))
+        assert rig.wait_for(lambda: any(r["event"] == "pass" for r in rig.audit()))
+        assert b"PASS-" in sim.printed() and b"harmacy" not in sim.printed()
     finally:
         printer.close()
         sim.close()
@@ -959,3 +966,21 @@ def test_the_camera_view_shows_the_code_sharp_and_the_printed_name_smudged(
         assert edges(shown, qr, scale) > 0.8 * edges(raw, qr, scale) > TEXT_EDGES
     finally:
         scanner.stop()  # type: ignore[attr-defined]
+
+
+def test_nothing_of_the_last_card_is_kept_once_the_kiosk_is_free(
+    tmp_path: Path, city: City
+) -> None:
+    """Found by review: a plain SHA-256 of the last card's text stayed until the next card,
+    so anyone holding a card could test whether it was the last one read."""
+    import hashlib
+
+    rig = make_rig(tmp_path, city)
+    text = card(city)
+    rig.show(text)
+    decided = rig.kiosk.waiting._decided
+    assert decided is not None and decided != hashlib.sha256(text.encode()).digest()
+    rig.clock.advance(rig.kiosk.settings.result_s + 11)  # the result and the grant's wait
+    rig.kiosk.step()
+    rig.kiosk.step()
+    assert isinstance(rig.kiosk.screen, Idle) and rig.kiosk.waiting._decided is None
