@@ -336,6 +336,10 @@ def cmd_trust_status(args: argparse.Namespace) -> int:
     else:
         bundle = report["bundle"]
         print(
+            f"trust data updated {_when(report['updated_at'])}, "
+            f"good until {_when(report['good_until'])}"
+        )
+        print(
             f"issuer {bundle['issuer']}, bundle version {bundle['version']}, "
             f"{_age(bundle['age_s'])} old, {_until(bundle['expires_in_s'])}"
         )
@@ -352,6 +356,10 @@ def cmd_trust_status(args: argparse.Namespace) -> int:
             print(f"problem: {problem}")
     fresh = report["fresh"]
     return EXIT_OK if fresh else EXIT_REJECTED
+
+
+def _when(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
 def _age(seconds: int) -> str:

@@ -316,7 +316,11 @@ def _pane(kiosk: Kiosk, item: str, live: Preview | None = None) -> tuple[str, ..
 
         r = trust_report(kiosk.store, int(kiosk.clock()))
         b = r["bundle"]
+        when = kiosk.policy.zone()
+        updated = datetime.fromtimestamp(r["updated_at"], when).strftime("%Y-%m-%d %H:%M")
+        good = datetime.fromtimestamp(r["good_until"], when).strftime("%Y-%m-%d %H:%M")
         lines = [
+            f"trust data updated {updated}, good until {good}",
             f"bundle v{b['version']} of {b['issuer']}: {b['age_s'] // 3600} h old, "
             f"stale in {b['expires_in_s'] // 3600} h",
             f"signed by root {b['signer_root'][:16]}… ({b['signer_trusted_as']})",

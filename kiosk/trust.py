@@ -363,7 +363,10 @@ def trust_report(store: TrustStore, now: int) -> dict[str, Any]:
         bundle.expires_at - now,
         *(i["expires_in_s"] for i in lists if i["expires_in_s"] is not None),
     ]
+    issued = [bundle.issued_at, *(t.issued_at for t in store.lists.values())]
     return {
+        "updated_at": max(issued),  # the newest data the kiosk holds
+        "good_until": now + min(expiries),  # the first expiry: then "can't check" (or grace)
         "bundle": {
             "issuer": bundle.issuer,
             "version": bundle.version,

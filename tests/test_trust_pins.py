@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -488,3 +489,18 @@ def test_deeply_nested_state_json_is_one_line(
     code, out, _ = kiosk.status()
     assert code == 0 and "nested too deep" in out
     assert kiosk.trust(city.bundle(NOW + 10))[0] == 0
+
+
+def test_trust_status_says_when_the_data_was_updated_and_until_when_it_is_good(
+    city: City, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A staff-visible line (issue 13): bundles last 30 days, embedded lists 48 h."""
+    kiosk = Kiosk(tmp_path, capsys)
+    installed(kiosk, city)
+    argv = ["trust", "status", "--root-key", city.root.public_key.hex()]
+    code, out, _ = run(cli.main, [*argv, "--state-dir", kiosk.state, "--at", NOW], capsys)
+    assert code == 0
+    day = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))  # noqa: E731
+    assert out.splitlines()[0] == (
+        f"trust data updated {day(NOW)}, good until {day(NOW + 2 * DAY_S)}"
+    )
