@@ -94,3 +94,24 @@ def test_issuer_words_for_people(
     short = city.root.public_key.hex()[:63]
     code, _, err = run(cli.main, ["verify", "MID1:X", "--root-key", short, "--bundle", "b"], capsys)
     assert code == 2 and "64 hex characters" in err and "got 63" in err
+
+
+def test_the_card_header_shows_the_citys_display_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not 'us-il-chicago · Municipal ID' (issue 13)."""
+    import numpy as np
+    from PIL import Image
+
+    headers = []
+    for n, extra in enumerate(([], ["--display-name", "City of Chicago"])):
+        d = ["--dir", tmp_path / f"city{n}", "--now", NOW]
+        init = ["init", "--issuer", "us-il-chicago", "--status-base-uri", "https://x/", *extra]
+        assert run(issuer_cli.main, [*d, *init], capsys)[0] == 0
+        png = tmp_path / f"card{n}.png"
+        argv = [*d, "issue", "--name", "Ana", "--dob", "1990-01-01", "--qr", tmp_path / "q.png"]
+        assert run(issuer_cli.main, [*argv, "--card", png], capsys)[0] == 0
+        headers.append(np.asarray(Image.open(png).convert("L"))[:110])
+    meta = json.loads((tmp_path / "city1" / "city.json").read_text())
+    assert meta["display_name"] == "City of Chicago"
+    assert (headers[0] != headers[1]).any()  # another text in the header band

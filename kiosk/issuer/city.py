@@ -127,6 +127,7 @@ class City:
         now: int,
         list_size: int = MIN_SLOTS,
         card_gender: bool = False,
+        display_name: str | None = None,
     ) -> City:
         path = Path(path)
         if (path / "city.json").exists():
@@ -147,6 +148,7 @@ class City:
             # Anyone's phone can read a QR code: a card carries only what kiosks use, and the
             # gender only where the city prints it on the card too (holders see what it says).
             "card_gender": card_gender,
+            "display_name": display_name or issuer,  # printed on cards
         }
         atomic_write(path / "city.json", json.dumps(meta, indent=1).encode())
         city = cls(path)

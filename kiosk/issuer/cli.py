@@ -38,6 +38,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         _now(args),
         args.list_size,
         card_gender=args.card_gender,
+        display_name=args.display_name,
     )
     print(f"city {args.issuer} created in {args.dir}")
     print(f"root public key (pin this in every kiosk): {city.root.public_key.hex()}")
@@ -76,7 +77,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
     qr_path = args.qr or Path(f"qr-{card.serial.hex()[:8]}.png")
     images.qr_image(card.text).save(qr_path)
     if args.card:
-        images.card_image(card.text, holder, city.meta["issuer"], card.expires_at).save(args.card)
+        name = city.meta.get("display_name") or city.meta["issuer"]
+        images.card_image(card.text, holder, name, card.expires_at).save(args.card)
     if args.json:
         print(json.dumps(_issued_json(card)))
     else:
@@ -230,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="status lists are published at this prefix + list number",
     )
     init.add_argument("--list-size", type=int, default=MIN_SLOTS)
+    init.add_argument(
+        "--display-name",
+        help='the name printed on cards, e.g. "City of Chicago" (default: the issuer id)',
+    )
     init.add_argument(
         "--card-gender",
         action="store_true",

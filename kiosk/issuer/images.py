@@ -46,12 +46,13 @@ def qr_image(text: str, box_size: int = 6) -> Image.Image:
     return image.convert("L")
 
 
-def card_image(text: str, holder: Holder, issuer: str, expires_at: int) -> Image.Image:
+def card_image(text: str, holder: Holder, city_name: str, expires_at: int) -> Image.Image:
+    """A printable card; `city_name` is the city's display name ("City of Chicago")."""
     card = Image.new("RGB", CARD_SIZE, "white")
     draw = ImageDraw.Draw(card)
     width, height = CARD_SIZE
     draw.rectangle((0, 0, width, 110), fill=(0, 61, 122))
-    draw.text((40, 30), f"{issuer} · Municipal ID", font=_font(44, bold=True), fill="white")
+    draw.text((40, 30), f"{city_name} · Municipal ID", font=_font(44, bold=True), fill="white")
     qr = qr_image(text, box_size=5)
     side = min(height - 160, qr.width)
     qr = qr.resize((side, side), Image.Resampling.NEAREST)
