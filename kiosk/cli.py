@@ -139,6 +139,7 @@ def _from_config(args: argparse.Namespace) -> None:
         config = load_config(args.config)
         args.root_key = args.root_key or list(config.trust.root_keys)
         args.state_dir = args.state_dir or Path(config.trust.state_dir)
+        args.skew_s = config.policy().skew_s
     if args.state_dir is None:
         args.state_dir = DEFAULT_STATE_DIR
 
@@ -298,12 +299,8 @@ def _now(args: argparse.Namespace) -> int:
 
 
 def _trust_state(args: argparse.Namespace) -> TrustState:
-    roots = _roots(args)
-    skew = 300
-    if getattr(args, "config", None) is not None:
-        from kiosk.config import load_config
-
-        skew = load_config(args.config).policy().skew_s
+    roots = _roots(args)  # reads --config once, skew included
+    skew = getattr(args, "skew_s", 300)
     return TrustState(args.state_dir, roots, skew_s=skew, clock=lambda: _now(args))
 
 

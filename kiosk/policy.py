@@ -174,7 +174,7 @@ class PassbackGuard:
             return decision
         if card.role == "technician":
             return decision
-        self._forget_before(now - self.window_s)
+        self.forget_expired(now)
         tag = self.tag(decision)
         assert tag is not None
         if tag in self._seen:
@@ -195,9 +195,7 @@ class PassbackGuard:
 
     def forget_expired(self, now: float) -> None:
         """Tags whose window has ended (the app calls this on a timer, not only per card)."""
-        self._forget_before(now - self.window_s)
-
-    def _forget_before(self, horizon: float) -> None:
+        horizon = now - self.window_s
         for tag in [t for t, seen in self._seen.items() if seen <= horizon]:
             del self._seen[tag]
 

@@ -176,10 +176,12 @@ def _verifier(public_key: bytes, what: str) -> VerifyKey:
         raise _fail(what, "not a valid Ed25519 public key") from None
 
 
-def parse_bundle(data: bytes, roots: Iterable[bytes]) -> Bundle:
-    """Verify a trust bundle against the trusted root keys and return its contents."""
+def parse_bundle(data: bytes, roots: Iterable[bytes], *, sign1: Sign1 | None = None) -> Bundle:
+    """Verify a trust bundle against the trusted root keys and return its contents.
+    `sign1`: its envelope, when the caller decoded it already (`decode_trust_file`)."""
     what = "trust bundle"
-    sign1 = _decode(data, what, MAX_BUNDLE_BYTES)
+    if sign1 is None:
+        sign1 = _decode(data, what, MAX_BUNDLE_BYTES)
     with _as_trust_error():
         require_ed25519(sign1, what)
     if sign1.protected.get(HDR_TYP) == STATUS_LIST_TYP:
@@ -257,13 +259,17 @@ def status_list_from_claims(claims: Mapping[Any, Any]) -> StatusList:
         raise _fail("status list", str(exc)) from None
 
 
-def parse_status_list_token(data: bytes, bundle: Bundle) -> StatusListToken:
+def parse_status_list_token(
+    data: bytes, bundle: Bundle, *, sign1: Sign1 | None = None
+) -> StatusListToken:
     """Verify a status list token against the status keys of `bundle`.
 
     The signature is checked before the payload is decoded: unsigned bytes cost nothing.
+    `sign1`: its envelope, when the caller decoded it already (`decode_trust_file`).
     """
     what = "status list"
-    sign1 = _decode(data, what, MAX_STATUS_LIST_TOKEN_BYTES)
+    if sign1 is None:
+        sign1 = _decode(data, what, MAX_STATUS_LIST_TOKEN_BYTES)
     if sign1.protected.get(HDR_TYP) != STATUS_LIST_TYP:
         raise _fail(what, f"protected typ must be {STATUS_LIST_TYP!r}")
     with _as_trust_error():

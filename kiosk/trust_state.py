@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.cose import kid_for
+from kiosk.cose import Sign1, kid_for
 from kiosk.errors import TrustError
 from kiosk.trust import (
     MAX_BUNDLE_BYTES,
@@ -237,13 +237,13 @@ class Chain:
 
 
 def _walk(
-    pinned: Sequence[bytes], candidates: Mapping[Path, tuple[bytes, bytes | None]]
+    pinned: Sequence[bytes], candidates: Mapping[Path, tuple[bytes, Sign1]]
 ) -> tuple[dict[bytes, str], dict[bytes, Bundle], dict[bytes, Path], list[Path]]:
     """Trusted roots from the pins through the newest bundle of each trusted signer.
 
-    `candidates` maps each file to its bytes and the kid in its protected header (the
-    issuer always writes it): a file is verified only against roots of that kid, so a long
-    chain costs one verification per file and pass, not one per root.
+    `candidates` maps each file to its bytes and its decoded envelope. A file is verified
+    only against roots of the kid in its protected header (the issuer always writes it),
+    so a long chain costs one verification per file and pass, not one per root.
     """
     verified: dict[bytes, tuple[Bundle, Path]] = {}
     known = dict.fromkeys(pinned, "pinned")
@@ -252,12 +252,13 @@ def _walk(
     progress = True
     while progress and pending:
         progress = False
-        for path, (data, kid) in list(pending.items()):
+        for path, (data, sign1) in list(pending.items()):
+            kid = sign1.kid
             roots = tuple(known) if kid is None else tuple(r for r in (kids.get(kid),) if r)
             if not roots:
                 continue  # not (yet) signed by a root we know
             try:
-                bundle = parse_bundle(data, roots)
+                bundle = parse_bundle(data, roots, sign1=sign1)
             except TrustError:
                 continue
             del pending[path]
@@ -329,19 +330,17 @@ class TrustState:
     def chain(self) -> Chain:
         problems: list[str] = []
         floors = self._floors(problems)
-        candidates: dict[Path, tuple[bytes, bytes | None]] = {}
+        candidates: dict[Path, tuple[bytes, Sign1]] = {}
         for path in self._bundle_paths():
             try:
                 data = read_limited(path, MAX_BUNDLE_BYTES)
-                kid = decode_trust_file(data)[1].kid
+                candidates[path] = (data, decode_trust_file(data)[1])
             except TrustError as exc:
                 problems.append(f"stored bundle {path.name!r} is damaged: {exc}")
-                continue
-            candidates[path] = (data, kid)
         trusted, bundles, sources, untrusted = _walk(self.pinned, candidates)
         names = []
         for path in untrusted:
-            kid = candidates[path][1]
+            kid = candidates[path][1].kid
             names.append(f"{path.name!r} (root key id {kid.hex() if kid else 'not named'})")
         for signer, bundle in bundles.items():  # the files' own floors, merged in
             floors.raise_bundle(signer, bundle.version, bundle.issued_at)
@@ -455,15 +454,15 @@ class TrustState:
             raise TrustError(f"{what}: already expired ({_utc(expires_at)}), refused")
 
     def import_bytes(self, data: bytes) -> list[ImportResult]:
-        kind, _ = decode_trust_file(data)
+        kind, sign1 = decode_trust_file(data)  # the envelope is decoded once, here
         if kind == "status list":
-            return [self.import_status_list(data)]
-        return self.import_bundle(data)
+            return [self.import_status_list(data, sign1=sign1)]
+        return self.import_bundle(data, sign1=sign1)
 
-    def import_bundle(self, data: bytes) -> list[ImportResult]:
+    def import_bundle(self, data: bytes, *, sign1: Sign1 | None = None) -> list[ImportResult]:
         with self._locked():
             chain = self.chain()
-            new = parse_bundle(data, tuple(chain.trusted))
+            new = parse_bundle(data, tuple(chain.trusted), sign1=sign1)
             what = f"trust bundle version {new.version}"
             self._check_dates(what, new.issued_at, new.expires_at)
             current = chain.active
@@ -507,7 +506,7 @@ class TrustState:
                 chain.sources[signer] = moved
                 legacy.unlink()
 
-    def import_status_list(self, data: bytes) -> ImportResult:
+    def import_status_list(self, data: bytes, *, sign1: Sign1 | None = None) -> ImportResult:
         with self._locked():
             chain = self.chain()
             bundle = chain.active
@@ -515,10 +514,12 @@ class TrustState:
                 raise TrustError(
                     "status list: install a trust bundle first (signed by a pinned root)"
                 )
-            return self._install_list(data, bundle, chain)
+            return self._install_list(data, bundle, chain, sign1)
 
-    def _install_list(self, data: bytes, bundle: Bundle, chain: Chain) -> ImportResult:
-        token = parse_status_list_token(data, bundle)
+    def _install_list(
+        self, data: bytes, bundle: Bundle, chain: Chain, sign1: Sign1 | None = None
+    ) -> ImportResult:
+        token = parse_status_list_token(data, bundle, sign1=sign1)
         what = f"status list {token.uri}"
         self._check_dates(what, token.issued_at, token.expires_at)
         path = self._list_path(token.uri)
