@@ -129,6 +129,16 @@ def turnstile(tmp_path: Path) -> Iterator[tuple[ModbusGate, TurnstileModule]]:
     wire.close()
 
 
+PIN = "2468"
+
+
+def enter_pin(rig: Rig, pin: str = PIN) -> None:
+    """Type the technician PIN on the menu's pad, then confirm."""
+    keys = {str(d): getattr(pygame, f"K_{d}") for d in range(10)}
+    for key in (*(keys[d] for d in pin), pygame.K_RETURN):
+        rig.kiosk.key(key)
+
+
 def card(city: City, **holder: object) -> str:
     fields = {"name": NAME, "dob": "1987-06-05", "lang": "es", "benefits": ("library",)}
     fields.update(holder)
@@ -343,8 +353,7 @@ def test_technician_menu_tests_the_gate_and_exports_diagnostics(
     assert isinstance(rig.kiosk.screen, Technician)
     assert rig.scans()[-1]["action"] == "technician_menu"
     assert module.unlocks == 0  # a technician card is not an entry
-    for key in (pygame.K_2, pygame.K_4, pygame.K_6, pygame.K_8, pygame.K_RETURN):
-        rig.kiosk.key(key)
+    enter_pin(rig)
     rig.kiosk.key(pygame.K_DOWN)
     rig.kiosk.key(pygame.K_DOWN)
     assert rig.kiosk.menu is not None and rig.kiosk.menu.item == S.TEST_GATE
@@ -693,8 +702,7 @@ def test_each_test_unlock_is_audited_as_its_own_action(
     assert rig.wait_for(lambda: gate.online)
     text, serial = technician_card(city)
     rig.show(text)
-    for key in (pygame.K_2, pygame.K_4, pygame.K_6, pygame.K_8, pygame.K_RETURN):
-        rig.kiosk.key(key)
+    enter_pin(rig)
     menu = rig.kiosk.menu
     assert menu is not None and not menu.locked
     menu.selected = menu.items.index(S.TEST_GATE)

@@ -20,7 +20,7 @@ from kiosk.ui import strings as S
 from kiosk.ui.screens import Idle, OutOfService, Problem, Reading, Result, Technician
 from kiosk.ui.theme import Outcome
 from tests import test_app
-from tests.test_app import Rig, card, make_rig
+from tests.test_app import Rig, card, enter_pin, make_rig
 
 SCBK = bytes.fromhex("5f3b0c1d2e4a69788796a5b4c3d2e1f0")
 SITE = bytes.fromhex("c17c4a2d00000001")
@@ -173,8 +173,7 @@ def test_the_test_gate_works_at_a_serial_credential_site(tmp_path: Path, city: C
         rig = make_rig(tmp_path, city, gate=reader, pin="2468")
         online(rig, panel)
         rig.show(card(city, role="technician", benefits=()))
-        for key in (pygame.K_2, pygame.K_4, pygame.K_6, pygame.K_8, pygame.K_RETURN):
-            rig.kiosk.key(key)
+        enter_pin(rig)
         menu = rig.kiosk.menu
         assert menu is not None and not menu.locked
         menu.selected = menu.items.index(S.TEST_GATE)
