@@ -77,6 +77,7 @@ class SiteConfig:
     name: str = ""
     mode: str = "gate"
     languages: tuple[str, ...] = ("en",)
+    staff_language: str = "en"  # what counter staff read; the holder's language comes too
     timezone: str = "UTC"
     technician_pin: str = field(default="", repr=False)  # 4-12 digits; "" = card alone
     hold_during_result: bool = True  # the next card waits until the result (and passage) ends
@@ -195,6 +196,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "name": Rule(size=(0, 200)),
         "mode": Rule(choices=("gate", "counter")),
         "languages": Rule(size=(1, 32)),
+        "staff_language": Rule(size=(1, 35)),
         "timezone": Rule(size=(1, 64)),
         "technician_pin": Rule(size=(0, 12)),
     },
@@ -444,6 +446,10 @@ def _check(config: KioskConfig) -> None:
             language(code)
         except ConfigError as exc:
             raise ConfigError(f"{path}: [site] languages: {exc}") from None
+    try:
+        language(site.staff_language)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [site] staff_language: {exc}") from None
     if site.mode == "gate" and config.devices.gate_type == "none":
         raise ConfigError(
             f"{path}: [site] mode = 'gate' needs a [gate] (type 'modbus' or 'osdp'): without "

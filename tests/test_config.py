@@ -90,6 +90,12 @@ def test_mistakes_are_named(tmp_path: Path, extra: str, message: str) -> None:
             '[site]\nname = "x"\nlanguages = ["en", "de"]\n[trust]\nroot_keys = ["' + KEY + '"]\n',
             "unknown language 'de'",
         ),
+        (
+            '[site]\nmode = "counter"\nstaff_language = "fr"\n[trust]\nroot_keys = ["'
+            + KEY
+            + '"]\n',
+            "[site] staff_language: unknown language 'fr'",
+        ),
         ('[site]\nmode = "turnstile"\n[trust]\nroot_keys = ["' + KEY + '"]\n', "[site] mode"),
         ('[site]\nmode = "counter"\n', "[trust] root_keys needs"),
         ('[site]\nname = "x"\n', "[trust] root_keys needs"),
