@@ -41,7 +41,7 @@ from kiosk.technician import TechnicianGuard, TechnicianMenu, versions
 from kiosk.trust import TrustStore
 from kiosk.trust_state import TrustState
 from kiosk.trust_watch import TrustWatcher
-from kiosk.ui.i18n import Language
+from kiosk.ui.i18n import ENGLISH, Language
 from kiosk.ui.present import outcome_of, result_screen
 from kiosk.ui.screens import (
     Frame,
@@ -82,6 +82,7 @@ class Settings:
     mode: Mode
     languages: tuple[Language, ...]
     policy: Policy
+    staff_language: Language = ENGLISH  # the counter's staff panel
     result_s: float = 6.0
     idle_cycle_s: float = 4.0
     fps: int = 30
@@ -407,6 +408,7 @@ class Kiosk:
             languages=self.settings.languages,
             fallback=self._idle_language(now),
             frame=self._frame,
+            staff_language=self.settings.staff_language,
             pass_printed=slip is not None,
             seconds_left=round(self.settings.result_s),
         )

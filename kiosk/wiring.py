@@ -51,6 +51,7 @@ def settings_of(config: KioskConfig) -> Settings:
         site=config.site.name,
         mode=Mode(config.site.mode),
         languages=tuple(language(code) for code in config.site.languages),
+        staff_language=language(config.site.staff_language),
         policy=config.policy(),
         result_s=config.display.result_s,
         idle_cycle_s=config.display.idle_cycle_s,

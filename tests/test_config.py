@@ -350,3 +350,12 @@ def test_language_codes_are_case_insensitive(tmp_path: Path) -> None:
     text = MINIMAL.replace('name = "Test"', 'name = "Test"\nlanguages = ["en", "zh-hans"]')
     settings = settings_of(load_config(write(tmp_path, text)))
     assert [x.code for x in settings.languages] == ["en", "zh-Hans"]
+
+
+def test_staff_language_reaches_the_counter_settings(tmp_path: Path) -> None:
+    """The staff panel's language comes from [site] staff_language, default English."""
+    from kiosk.wiring import settings_of
+
+    assert settings_of(load_config(write(tmp_path, MINIMAL))).staff_language.code == "en"
+    text = MINIMAL.replace('name = "Test"', 'name = "Test"\nstaff_language = "ES"')
+    assert settings_of(load_config(write(tmp_path, text))).staff_language.code == "es"

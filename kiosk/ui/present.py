@@ -6,7 +6,7 @@ from __future__ import annotations
 from kiosk.card import Decision
 from kiosk.policy import Mode, Policy, Refusals
 from kiosk.reasons import Reason
-from kiosk.ui.i18n import Language, match_language
+from kiosk.ui.i18n import ENGLISH, Language, match_language
 from kiosk.ui.screens import Frame, Result, Staff
 from kiosk.ui.theme import Outcome
 
@@ -27,6 +27,7 @@ def result_screen(
     languages: tuple[Language, ...],
     fallback: Language,
     frame: Frame,
+    staff_language: Language = ENGLISH,
     pass_printed: bool = False,
     seconds_left: int = 0,
 ) -> Result:
@@ -58,4 +59,5 @@ def result_screen(
         discreet=policy.refusals is Refusals.DISCREET,
         seconds_left=seconds_left,
         frame=Frame(site=frame.site, specimen=specimen),
+        staff_language=staff_language,
     )

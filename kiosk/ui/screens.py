@@ -71,6 +71,7 @@ class Result:
     seconds_left: int = 0
     frame: Frame = Frame()
     discreet: bool = False  # a refusal about the holder says only "please see staff"
+    staff_language: Language = ENGLISH  # the counter's staff panel is read in this one
 
     @property
     def with_english(self) -> bool:
