@@ -4,7 +4,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed
 SRC := kiosk firmware_bridge tests benchmarks
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench setup clean lock
 
 run: $(STAMP)
 	$(VENV)/bin/kiosk demo
@@ -29,9 +29,15 @@ bench: $(STAMP)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml requirements/test.txt scripts/setup.sh
 	scripts/setup.sh $(VENV)
 	touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Regenerate the hash-locked dependency files from pyproject.toml's ranges (needs uv).
+LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q
+lock:
+	$(LOCK) -o requirements/kiosk.txt
+	$(LOCK) --extra test -o requirements/test.txt

@@ -33,4 +33,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e '.[test]'
+# The exact, hash-checked files of requirements/test.txt (see requirements/README.md), then
+# the kiosk itself, editable, with nothing more resolved.
+"$venv/bin/python" -m pip install -q --require-hashes -r requirements/test.txt
+"$venv/bin/python" -m pip install -q --no-deps -e .
