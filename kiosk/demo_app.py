@@ -2,10 +2,11 @@
 
 A specimen city is issued on the fly; its bundle is installed through the real trust state;
 a synthetic camera shows the sample cards (rendered as photographs, decoded by the real
-decoder chain); the gate is the Modbus turnstile simulator on a pty wire (and, in counter
-mode, the receipt printer simulator); the screens appear in a window, or headless
-(automatic without a display) the run prints one line per event and saves each screen it
-showed as a PNG. In a window, keys 1–9 (and 0) present the sample cards by hand.
+decoder chain); a gate site's turnstile is the Modbus simulator on a pty wire, while a
+counter, like a real one, has no gate and prints passes on the receipt printer simulator.
+The screens appear in a window, or headless (automatic without a display) the run prints
+one line per event and saves each screen it showed as a PNG. In a window, keys 1–9 (and 0)
+present the sample cards by hand.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -54,6 +55,16 @@ EXPECTED = [
     "PASSBACK",
 ]
 SIZE = (960, 540)
+BANNER = {
+    "gate": "CityCard Kiosk demo — specimen city, simulated camera and turnstile",
+    "counter": "CityCard Kiosk demo — specimen city counter, simulated camera and pass printer",
+}
+SITE = {
+    "gate": "Specimen City Library, main entrance (demo)",
+    "counter": "Specimen City Library, service counter (demo)",
+}
+# A counter keeps no anti-passback: the last sample shows the same card accepted again.
+COUNTER_LAST_LABEL = "library card again, 50 s later (a counter has no anti-passback)"
 
 
 class HandCamera:
@@ -101,13 +112,16 @@ class HandCamera:
                 text = self._asked.get_nowait()
             except queue.Empty:
                 text = None
+            images: Iterable[np.ndarray]
             if text is None:
                 images = [empty_frame(self._rng, SIZE)]
             else:
                 texture, look = card_texture(text), self._cooperative()
-                images = [
+                # Rendered one at a time: ten at once take seconds on a busy machine, long
+                # enough for the scanner to call the camera stalled.
+                images = (
                     render_frame(texture, self._rng, SIZE, look) for _ in range(self.card_frames)
-                ]
+                )
             for image in images:
                 if self._closed.is_set():
                     return
@@ -125,6 +139,7 @@ class EventPrinter:
     def __init__(self, out: TextIO, jsonl: TextIO | None = None) -> None:
         self.out, self.jsonl = out, jsonl
         self.lines: list[dict[str, Any]] = []
+        self._signal: str | None = None
 
     def write(self, text: str) -> int:
         for line in text.splitlines():
@@ -138,9 +153,17 @@ class EventPrinter:
                     f"{clock}  {record['outcome']:8} {record['reason']:14} → {record['action']}\n"
                 )
             elif record["event"] == "gate":
-                self.out.write(f"{clock}  turnstile: {record['signal']}\n")
+                # The module reports offline at each connection attempt while it starts:
+                # one line says it (each passage, though, is its own line).
+                if not (record["signal"] == self._signal == "offline"):
+                    self.out.write(f"{clock}  turnstile: {record['signal']}\n")
+                self._signal = record["signal"]
             elif record["event"] == "device":
-                self.out.write(f"{clock}  {record['device']}: {record['state']}\n")
+                detail = f" ({record['detail']})" if record.get("detail") else ""
+                self.out.write(f"{clock}  {record['device']}: {record['state']}{detail}\n")
+            elif record["event"] == "pass":
+                detail = f" ({record['detail']})" if record.get("detail") else ""
+                self.out.write(f"{clock}  pass {record['number']}: {record['state']}{detail}\n")
         return len(text)
 
     def flush(self) -> None:
@@ -161,8 +184,7 @@ def run_demo(
     result_s: float = 3.0,
 ) -> int:
     """Run the specimen session; returns 0 when every sample got the expected answer."""
-    from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
-    from firmware_bridge.simulators.turnstile import TurnstileModule
+    from firmware_bridge.gate import Gate, NoGate
     from firmware_bridge.simulators.wire import Wire
     from kiosk.ui.display import Display, DisplayConfig
     from kiosk.ui.sound import Sounds
@@ -177,12 +199,19 @@ def run_demo(
         city = specimen.build(root / "city", now)
         trust = TrustState(root / "state", [city.root_key])
         trust.import_bytes(city.bundle)
-        gate_wire = Wire(root / "usb-simulated-turnstile")
-        turnstile = TurnstileModule(gate_wire.device_path)
-        gate = ModbusGate(ModbusGateConfig(port=gate_wire.kiosk_path, ready_input=2))
-        closers: list[Any] = [gate_wire.close, turnstile.close]
+        closers: list[Any] = []
+        gate: Gate = NoGate()
+        turnstile = None
         printer = None
-        if mode == "counter":
+        if mode == "gate":
+            from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
+            from firmware_bridge.simulators.turnstile import TurnstileModule
+
+            gate_wire = Wire(root / "usb-simulated-turnstile")
+            turnstile = TurnstileModule(gate_wire.device_path)
+            gate = ModbusGate(ModbusGateConfig(port=gate_wire.kiosk_path, ready_input=2))
+            closers += [gate_wire.close, turnstile.close]
+        else:
             from firmware_bridge.escpos_printer import EscposPrinter, PrinterConfig
             from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
 
@@ -204,7 +233,7 @@ def run_demo(
             display = Display(DisplayConfig(driver="dummy", size=SIZE), headless=True)
         closers.append(display.close)
         printer_out = EventPrinter(out)
-        site = "Specimen City Library, main entrance (demo)"
+        site = SITE[mode]
         policy = Policy.for_mode(Mode(mode), required_benefits=frozenset({"library"}))
         settings = Settings(
             site=site,
@@ -248,12 +277,14 @@ def run_demo(
 
             kiosk.on_shown = save
         samples = city.samples
+        if mode == "counter":
+            samples = (*samples[:-1], replace(samples[-1], label=COUNTER_LAST_LABEL))
         import pygame
 
         for number, sample in enumerate(samples[:10]):
             key = pygame.K_1 + number if number < 9 else pygame.K_0
             kiosk.key_handlers[key] = functools.partial(camera.present, sample.text)
-        out.write("CityCard Kiosk demo — specimen city, simulated camera and turnstile\n")
+        out.write(BANNER[mode] + "\n")
         stop = threading.Event()
         if headless:
             script = threading.Thread(
@@ -268,12 +299,13 @@ def run_demo(
         if shots is not None:
             out.write(f"{len(saved)} screens saved in {shots}\n")
         scans = [r for r in printer_out.lines if r["event"] == "scan"]
-        if mode == "gate":
+        if turnstile is not None:
             out.write(
                 f"{len(scans)} cards checked, turnstile unlocked {turnstile.unlocks} time(s)\n"
             )
         else:
-            passes = sum(1 for r in scans if r["action"] == "accept_pass")
+            printed = [r for r in printer_out.lines if r["event"] == "pass"]
+            passes = sum(1 for r in printed if r["state"] == "printed")
             out.write(f"{len(scans)} cards checked, {passes} pass(es) printed\n")
         if not headless:
             return 0  # shown by hand: whatever the visitor chose

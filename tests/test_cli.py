@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -349,3 +352,58 @@ def test_a_small_city_end_to_end_through_the_console_scripts(tmp_path: Path) -> 
     assert reasons[15:1000] == ["ACCEPTED"] * 985
     assert reasons[1000] in ("BAD_SIGNATURE", "MALFORMED") and reasons[1001] == "MALFORMED"
     assert Counter(reasons)["ACCEPTED"] == 985
+
+
+def test_the_counter_demo_says_what_a_counter_has(tmp_path: Path) -> None:
+    """A counter has no turnstile: its demo names the pass printer and prints passes (issue 13).
+
+    The whole scripted session takes a minute, so the run is stopped (Ctrl-C, as a person
+    would) once the first pass has been printed.
+    """
+    demo = subprocess.Popen(
+        [BIN / "kiosk", "demo", "--headless", "--mode", "counter"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in demo.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.rstrip().endswith("pass 1: printed"):
+                break
+    finally:
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+    lines += rest.splitlines()
+    shown = "\n".join(lines)
+    assert (
+        lines[0] == "CityCard Kiosk demo — specimen city counter, simulated camera and pass printer"
+    )
+    assert "turnstile" not in shown
+    assert "accepted ACCEPTED       → accept_pass" in shown
+    assert any(line.endswith("pass 1: printed") for line in lines), shown
+    assert demo.returncode == 130  # interrupted, not crashed
+
+
+def test_the_demo_prints_one_line_per_event_and_one_for_a_starting_module() -> None:
+    from kiosk.audit import Audit
+    from kiosk.demo_app import EventPrinter
+
+    out = io.StringIO()
+    audit = Audit(EventPrinter(out), "Specimen City Library", "gate")
+    for signal_name in ("offline", "offline", "offline", "online", "passed", "passed"):
+        audit.note("gate", NOW, signal=signal_name)
+    audit.note("device", NOW, device="gate", state="problem", detail="relay not confirmed off")
+    audit.note("pass", NOW, number=3, state="failed", detail="printer: out of paper")
+    assert [line[10:] for line in out.getvalue().splitlines()] == [
+        "turnstile: offline",
+        "turnstile: online",
+        "turnstile: passed",
+        "turnstile: passed",
+        "gate: problem (relay not confirmed off)",
+        "pass 3: failed (printer: out of paper)",
+    ]
