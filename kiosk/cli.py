@@ -488,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_screens_parser(sub)
 
+    from kiosk.ui.voice_cli import add_parser as add_voice_parser
+
+    add_voice_parser(sub)
+
     demo = sub.add_parser(
         "demo", help="the whole kiosk on a specimen city, simulated camera and turnstile"
     )

@@ -77,9 +77,14 @@ def build_kiosk(
         closers.append(server.shutdown)
     from kiosk.ui.display import Display
     from kiosk.ui.sound import Sounds
+    from kiosk.ui.voice import prompts_for
 
     display = Display(config.display, headless=headless)
-    sounds = Sounds(config.display.volume, config.display.voice)
+    prompts = prompts_for(config) if config.display.voice else None
+    sounds = Sounds(config.display.volume, config.display.voice, prompts=prompts)
+    if prompts is not None:
+        closers.append(prompts.stop)
+    sounds.start()  # espeak-ng works beside the loop, once per translation: tones meanwhile
     parts = Parts(
         scan_events=events,
         gate=build_gate(config.devices),

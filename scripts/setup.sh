@@ -9,7 +9,7 @@ venv="${1:-.venv}"
 # shaping loads it, and the screens' bidi levels come from it), the Noto fonts of the screens
 # (Latin, Cyrillic, Arabic Naskh, Urdu Nastaliq, Devanagari, Gujarati, CJK SC/TC/KR), DejaVu
 # for symbols, and Python with venv support unless the Python on PATH already makes venvs.
-packages=(tzdata libzbar0 libfribidi0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk)
+packages=(tzdata libzbar0 libfribidi0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk espeak-ng)  # espeak-ng: spoken results (docs/voice.md)
 if ! { python3 -m venv --help && python3 -c "import ensurepip"; } >/dev/null 2>&1; then
     packages+=(python3 python3-venv)
 fi

@@ -25,7 +25,9 @@ class DisplayConfig:
     result_s: float = 6.0  # how long a result stays before idle returns
     idle_cycle_s: float = 4.0  # idle instructions change language this often
     volume: float = 0.6
-    voice: bool = False
+    # Spoken results after the tone: on, since the kiosk makes its own prompts (espeak-ng) —
+    # a gate serves blind residents too, and the words say no more than the tone does.
+    voice: bool = True
     fps: int = 30
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
-"""A short, distinct sound per outcome, generated (no files), and optional spoken results
-from pre-recorded files (assets/voice/<lang>/<outcome>.ogg|.wav) where a voice exists —
-never synthesised from anything on the card.
+"""A short, distinct sound per outcome, generated (no files), then the outcome spoken in the
+screen's language: a recording in assets/voice/<lang>/<outcome>.ogg|.wav where one exists,
+else the prompt espeak-ng made for the site (kiosk/ui/voice.py) — the outcome's words only,
+never anything from the card.
 
 Accepted rises (two notes up), not accepted falls on a low buzz, can't check is two level
 notes, out of service three steps down: the shape of each differs, not only its pitch."""
@@ -11,11 +12,14 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kiosk.ui.theme import Outcome
+
+if TYPE_CHECKING:
+    from kiosk.ui.voice import Prompts
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +53,29 @@ def waveform(outcome: Outcome, volume: float, rate: int = RATE) -> np.ndarray:
     return (samples * 32767).astype(np.int16)
 
 
+def recorded(voice_dir: Path, outcome: Outcome, lang: str) -> Path | None:
+    """A recording of the outcome's words in the language, if a site made one."""
+    for suffix in (".ogg", ".wav"):
+        path = voice_dir / lang / f"{outcome.value}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
 class Sounds:
     """Plays outcome sounds through pygame.mixer; silent (and says why) without a device."""
 
-    def __init__(self, volume: float = 0.6, voice: bool = False, voice_dir: Path = VOICE_DIR):
+    def __init__(
+        self,
+        volume: float = 0.6,
+        voice: bool = False,
+        voice_dir: Path = VOICE_DIR,
+        prompts: Prompts | None = None,
+    ):
         self.volume = volume
         self.voice = voice
         self.voice_dir = voice_dir
+        self.prompts = prompts  # synthesised prompts, for languages nobody recorded
         self.problem: str | None = None
         self._mixer: Any = None
         self._cache: dict[Outcome, Any] = {}
@@ -76,17 +96,25 @@ class Sounds:
                 log.warning(self.problem)
         return self._mixer
 
+    def start(self) -> None:
+        """Have the prompts made in the background; tones alone until they are ready."""
+        if self.voice and self.volume > 0 and self.prompts is not None:
+            self.prompts.start()
+
     def voice_file(self, outcome: Outcome, lang: str) -> Path | None:
-        for suffix in (".ogg", ".wav"):
-            path = self.voice_dir / lang / f"{outcome.value}{suffix}"
-            if path.is_file():
-                return path
-        return None
+        """What is spoken after the tone: a recording first, else the synthesised prompt."""
+        if not self.voice:
+            return None
+        found = recorded(self.voice_dir, outcome, lang)
+        if found is None and self.prompts is not None:
+            found = self.prompts.path(outcome, lang)
+        return found
 
     def play(self, outcome: Outcome, lang: str = "en") -> bool:
         """Queue the outcome's sound (and voice); False if silent (volume 0, no device)."""
         if self.volume <= 0 or outcome not in NOTES:
             return False
+        self.start()  # the volume may have been raised from 0 in the technician menu
         mixer = self._open()
         if mixer is None:
             return False
@@ -100,9 +128,13 @@ class Sounds:
             self._cache[outcome] = sound
         sound.set_volume(self.volume)
         channel = sound.play()
-        voice = self.voice_file(outcome, lang) if self.voice else None
+        voice = self.voice_file(outcome, lang)
         if voice is not None and channel is not None:
-            spoken = mixer.Sound(str(voice))
+            try:
+                spoken = mixer.Sound(str(voice))
+            except (RuntimeError, OSError) as exc:  # pygame.error: a damaged recording
+                log.warning("cannot play %s: %s; the tone only", voice, exc)
+                return True
             spoken.set_volume(self.volume)
             channel.queue(spoken)
         return True
