@@ -376,7 +376,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.terminal:
         from kiosk.demo import run_terminal_demo
 
-        return run_terminal_demo(sys.stdout)
+        return run_terminal_demo(sys.stdout, mode=args.mode)
     from kiosk.demo_app import run_demo
 
     return run_demo(
@@ -493,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_voice_parser(sub)
 
     demo = sub.add_parser(
-        "demo", help="the whole kiosk on a specimen city, simulated camera and turnstile"
+        "demo", help="the whole kiosk on a specimen city, simulated camera and gate or pass printer"
     )
     demo.add_argument(
         "--headless",

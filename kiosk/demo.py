@@ -13,13 +13,19 @@ from kiosk.errors import EXIT_OK
 from kiosk.policy import PassbackGuard, Policy
 from kiosk.trust import TrustStore, parse_bundle
 
+SITES = {"gate": "library entrance", "counter": "service counter"}
+ACTIONS = {
+    "gate": {True: "gate opens", False: "gate stays shut"},
+    "counter": {True: "staff see the holder; pass printed", False: "staff are told why"},
+}
 
-def run_terminal_demo(out: TextIO) -> int:
+
+def run_terminal_demo(out: TextIO, mode: str = "gate") -> int:
     now = int(time.time())
     with tempfile.TemporaryDirectory(prefix="kiosk-demo-") as tmp:
         city = specimen.build(Path(tmp) / "city", now)
         store = TrustStore.build(parse_bundle(city.bundle, [city.root_key]))
-        policy = Policy.for_mode("gate", required_benefits=frozenset({"library"}))
+        policy = Policy.for_mode(mode, required_benefits=frozenset({"library"}))
         passback = PassbackGuard(policy.passback_s)
         bundle = store.bundle
         out.write("CityCard Kiosk: terminal demo (specimen city, no hardware)\n")
@@ -28,14 +34,14 @@ def run_terminal_demo(out: TextIO) -> int:
             f"version {bundle.version}, {len(store.lists)} status list(s)\n"
         )
         out.write(
-            "  site: library entrance (gate mode), requires benefit 'library', "
+            f"  site: {SITES[mode]} ({mode} mode), requires benefit 'library', "
             f"anti-passback {policy.passback_s} s\n\n"
         )
         for number, sample in enumerate(city.samples, start=1):
             at = now + 5 * number
             decision = passback.check(verify_card(sample.text, store, at, policy), at)
             mark = "✓" if decision.accepted else "✗"
-            action = "gate opens" if decision.accepted else "gate stays shut"
+            action = ACTIONS[mode][decision.accepted]
             if decision.accepted and decision.role == "technician":
                 action = "technician menu"
             out.write(

@@ -407,3 +407,16 @@ def test_the_demo_prints_one_line_per_event_and_one_for_a_starting_module() -> N
         "gate: problem (relay not confirmed off)",
         "pass 3: failed (printer: out of paper)",
     ]
+
+
+@pytest.mark.parametrize("mode", ["gate", "counter"])
+def test_the_terminal_demo_runs_the_mode_it_is_given(mode: str) -> None:
+    """`kiosk demo --terminal --mode counter` is a counter: no gate opens at a desk."""
+    from kiosk.demo import run_terminal_demo
+
+    out = io.StringIO()
+    assert run_terminal_demo(out, mode=mode) == 0
+    text = out.getvalue()
+    assert f"({mode} mode)" in text
+    assert ("gate opens" in text) is (mode == "gate")
+    assert ("pass printed" in text) is (mode == "counter")
