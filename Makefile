@@ -4,7 +4,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed
 SRC := kiosk firmware_bridge tests benchmarks
 
-.PHONY: run test lint bench setup clean lock
+.PHONY: run test lint bench setup clean lock deb check-arm64
 
 run: $(STAMP)
 	$(VENV)/bin/kiosk demo
@@ -41,3 +41,11 @@ LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --genera
 lock:
 	$(LOCK) -o requirements/kiosk.txt
 	$(LOCK) --extra test -o requirements/test.txt
+
+# The Debian package for this machine's architecture: dist/citycard-kiosk_<version>_<arch>.deb
+deb:
+	scripts/build-deb.sh
+
+# Build, install and test the arm64 package in an emulated Debian root (slow; needs root).
+check-arm64:
+	scripts/check-arm64.sh

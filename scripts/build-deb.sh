@@ -40,6 +40,11 @@ $python -m venv "$venv"
 "$venv/bin/pip" install -q --no-compile --require-hashes -r requirements/kiosk.txt
 "$venv/bin/pip" install -q --no-compile --no-deps "$work"/wheel/*.whl
 "$venv/bin/pip" uninstall -q -y pip  # an appliance installs nothing at run time
+# The venv runs on Debian's python3.X, which the package depends on by exact minor version.
+ln -sfn "/usr/bin/python$pyver" "$venv/bin/python3"
+# Wheels unpack with odd modes: data and libraries 0644, only the venv's scripts executable.
+find "$venv/lib" -type f -exec chmod 0644 {} +
+find "$venv" -name ".git*" -prune -exec rm -rf {} +
 # Relocate: scripts and activate files name the staging folder; the venv's python is a
 # link to /usr/bin/python3.X already (pyvenv.cfg home = /usr/bin).
 grep -rlI --null "$root" "$venv/bin" "$venv/pyvenv.cfg" | xargs -0 -r sed -i "s|$root||g"
@@ -60,7 +65,8 @@ install -d "$root/lib/systemd/system"
 install -m 0644 systemd/kiosk.service systemd/kiosk-trust-sync.service \
     systemd/kiosk-trust-sync.timer "$root/lib/systemd/system/"
 install -d "$root/etc/kiosk"
-install -m 0640 config/library-entrance.toml "$root/etc/kiosk/kiosk.toml"
+# 0644 as packaged (the example has no secrets); postinst makes it 0640 root:kiosk.
+install -m 0644 config/library-entrance.toml "$root/etc/kiosk/kiosk.toml"
 doc=$root/usr/share/doc/$package
 install -d "$doc/examples" "$doc/docs"
 install -m 0644 config/*.toml config/*.csv "$doc/examples/"
@@ -80,7 +86,7 @@ install -m 0755 debian/postinst debian/prerm debian/postrm "$root/DEBIAN/"
 echo /etc/kiosk/kiosk.toml > "$root/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
-    -e "s/@PYTHON@/python$pyver/" debian/control.in > "$root/DEBIAN/control"
+    -e "s/@PYVER@/$pyver/g" -e "s/@PYNEXT@/${pyver%.*}.$((${pyver#*.} + 1))/g" debian/control.in > "$root/DEBIAN/control"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z \
     | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
 
