@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from firmware_bridge.gate import TEST_GRANT, GateEvent, NoGate
 from kiosk.errors import DeviceError
 from kiosk.policy import Mode, PassbackGuard
+from kiosk.reasons import Reason
 from kiosk.scan.pipeline import PREVIEW_MAX_AGE_S, Preview
 from kiosk.ui.screens import Problem, Technician
 
@@ -292,13 +293,40 @@ def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
     return report
 
 
+# What the pane calls each outcome: a technician reads words, the export keeps the codes.
+REASON_WORDS: dict[Reason, str] = {
+    Reason.ACCEPTED: "accepted",
+    Reason.MALFORMED: "not a city card",
+    Reason.UNSUPPORTED: "unsupported format",
+    Reason.UNKNOWN_KEY: "unknown signing key",
+    Reason.BAD_SIGNATURE: "bad signature",
+    Reason.KEY_NOT_VALID: "key not valid for cards",
+    Reason.WRONG_ISSUER: "another city's card",
+    Reason.NOT_YET_VALID: "not valid yet",
+    Reason.EXPIRED: "expired",
+    Reason.REVOKED: "cancelled",
+    Reason.SUSPENDED: "on hold",
+    Reason.TRUST_STALE: "can't check (trust data out of date)",
+    Reason.POLICY_DENIED: "no entry here",
+    Reason.PASSBACK: "used again too soon",
+}
+
+
+def count_words(key: str) -> str:
+    """A counter's name as the pane shows it: a reason in words, others ("held_back") spaced."""
+    if key in Reason.__members__:
+        return REASON_WORDS[Reason(key)]
+    return key.replace("_", " ")
+
+
 def _pane(kiosk: Kiosk, item: str, live: Preview | None = None) -> tuple[str, ...]:
     menu = kiosk.menu
     if menu is not None and menu.result:
         return menu.result
     if item in (S.DIAGNOSTICS, S.EXPORT_DIAGNOSTICS):
         d = diagnostics(kiosk)
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(d["counts"].items())) or "none yet"
+        counts = ", ".join(f"{count_words(k)} {v}" for k, v in sorted(d["counts"].items()))
+        counts = counts or "none yet"
         problems = ", ".join(f"{k}: {v}" for k, v in d["problems"].items()) or "none"
         return (
             f"site: {d['site']} ({d['mode']} mode)",

@@ -59,7 +59,9 @@ def test_runtime_lock_is_the_test_lock_without_test_tools() -> None:
     runtime = pins(ROOT / "requirements" / "kiosk.txt")
     test = pins(ROOT / "requirements" / "test.txt")
     for name, versions in runtime.items():
-        assert test.get(name) == versions, f"{name}: kiosk.txt {versions}, test.txt {test.get(name)}"
+        assert test.get(name) == versions, (
+            f"{name}: kiosk.txt {versions}, test.txt {test.get(name)}"
+        )
 
 
 def test_a_disagreeing_lock_is_caught(tmp_path: Path) -> None:

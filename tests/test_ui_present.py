@@ -108,7 +108,7 @@ def test_a_gate_refusal_is_discreet_and_a_counter_says_why(
     from kiosk.policy import Refusals
     from kiosk.statuslist import Status
     from kiosk.ui import strings as S
-    from kiosk.ui.paint import _result_words
+    from kiosk.ui.outcome import result_words as _result_words
 
     card = issue()
     city.set_status("1", card.status_idx, Status.SUSPENDED)

@@ -213,3 +213,39 @@ def test_private_text_leaves_nothing_behind(engine: TextEngine) -> None:
     remembered = [*engine._surfaces, *engine._blocks]
     assert not any(name in str(key) or "欧阳" in str(key) for key in remembered)
     assert not any("欧" in str(vars(chain)) for chain in (chain_for("Hans"), chain_for("Latn")))
+
+
+def line_texts(block: Block) -> list[str]:
+    return ["".join(run.text for run in line.runs) for line in block.lines]
+
+
+KOREAN = [
+    "이 키오스크는 지금 카드를 확인할 수 없습니다.",  # was cut "확인할 수 없 / 습니다"
+    "카드를 움직이지 마십시오.",  # was cut "마십시 / 오."
+    *(Texts(BY_CODE["ko"])(m) for m in (S.CANT_CHECK_WHY, S.IDLE_HOLD, S.STALE_WARNING)),
+]
+
+
+@pytest.mark.parametrize("text", KOREAN)
+def test_korean_wraps_between_words_never_inside_them(engine: TextEngine, text: str) -> None:
+    chain, size = chain_for("Kore"), 40
+    widest_word = max(engine.layout(word, size, chain).width for word in text.split())
+    full = engine.layout(text, size, chain).width
+    wrapped = 0
+    for width in range(widest_word, full, max(1, (full - widest_word) // 12)):
+        lines = line_texts(engine.layout(text, size, chain, max_width=width))
+        wrapped += len(lines) > 1
+        assert " ".join(lines) == text, lines  # every break at a space
+    assert wrapped >= 5
+
+
+def test_line_breaks_follow_uax14(engine: TextEngine) -> None:
+    from kiosk.ui.text import break_opportunities
+
+    assert break_opportunities("확인할 수 없습니다.") == [4, 6, 11]
+    # Chinese still breaks between characters, but never before a closing mark
+    text = "这台自助机现在无法检查卡片。（测试）"
+    breaks = break_opportunities(text)
+    assert 1 in breaks and text.index("。") not in breaks and text.index("）") not in breaks
+    assert text.index("（") + 1 not in breaks  # nor after an opening one
+    assert break_opportunities("Действует до 30 июня 2030\u202fг.")[-2:] == [21, 28]

@@ -44,10 +44,9 @@ def cmd_screens(args: argparse.Namespace) -> int:
         for name in wanted:
             for lang in langs:
                 placed = painter.paint(surface, samples.sample(name, lang), now=0.0)
-                for p in placed:
-                    if not p.fits:
-                        overflow += 1
-                        print(f"overflow: {name} {lang.code} {w}x{h}: {p.role} {p.text[:40]!r}")
+                for problem in placed.problems():
+                    overflow += 1
+                    print(f"{name} {lang.code} {w}x{h}: {problem}")
                 pygame.image.save(surface, str(args.out / f"{name}-{lang.code}-{w}x{h}.png"))
                 count += 1
     print(f"{count} screens in {args.out} ({time.perf_counter() - started:.1f} s)")

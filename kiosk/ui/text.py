@@ -14,20 +14,18 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from threading import Lock
 
 import numpy as np
 import pygame
+import unicode_segmentation_rs as segmentation
 from PIL import Image, ImageDraw, ImageFont
 
 from kiosk.ui.bidi import embedding_levels, visual_order
 from kiosk.ui.fonts import Face, FontChain, coverage
 
 Colour = tuple[int, int, int]
-
-# No line starts with these (closing marks) and none ends with the opening ones (CJK rules).
-_NO_LINE_START = set("、。，．：；！？）」』】〕〉》”’,.:;!?)]}%…ー々")
-_NO_LINE_END = set("（「『【〔〈《“‘([{")
 
 
 @dataclass(frozen=True)
@@ -72,21 +70,50 @@ _BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2
 
 def displayable(text: str) -> str:
     """The text as drawn: control characters and line/paragraph separators (tabs, newlines,
-    NUL, U+2028/9...) become spaces and bidi controls are dropped; raqm refuses some of them
-    outright."""
+    NUL, U+2028/9...) become spaces, bidi controls are dropped and lone surrogates become
+    U+FFFD; raqm refuses some of them outright."""
     text = text.translate(_BIDI_CONTROLS)
-    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return "".join(_SHOWN_AS.get(unicodedata.category(c), c) for c in text)
 
 
-# Spaces that join: a date's "2030 г." or a French "10 h" never breaks there.
-_NO_BREAK = set("\u00a0\u202f\u2007\u2060\ufeff")
+_SHOWN_AS = {"Cc": " ", "Zl": " ", "Zp": " ", "Cs": "\ufffd"}
 
 
-def _breakable_after(char: str) -> bool:
-    return (char.isspace() and char not in _NO_BREAK) or unicodedata.east_asian_width(char) in {
-        "W",
-        "F",
-    }
+def _hangul(char: str) -> bool:
+    code = ord(char)
+    return (
+        0xAC00 <= code <= 0xD7A3  # syllables
+        or 0x1100 <= code <= 0x11FF  # jamo
+        or 0x3130 <= code <= 0x318F  # compatibility jamo
+        or 0xA960 <= code <= 0xA97F
+        or 0xD7B0 <= code <= 0xD7FF
+    )
+
+
+def break_opportunities(text: str) -> list[int]:
+    """Where a line may end, as character offsets (the text's length last): the Unicode line
+    breaking algorithm (UAX #14, the Rust unicode-linebreak crate), so no-break spaces, CJK
+    punctuation and quotation marks are kept right in every script. Tailored as CSS
+    `word-break: keep-all` does for Korean, which is written with spaces between words:
+    Hangul breaks at those spaces, never between the syllables of a word."""
+    char_at: dict[int, int] = {}
+    offset = 0
+    for i, char in enumerate(text):
+        offset += len(char.encode("utf-8"))
+        char_at[offset] = i + 1
+    found = []
+    for byte, _mandatory in segmentation.line_breaks(text):
+        i = char_at[byte]
+        if 0 < i < len(text) and _inside_a_korean_word(text[i - 1], text[i]):
+            continue
+        found.append(i)
+    return found
+
+
+def _inside_a_korean_word(before: str, after: str) -> bool:
+    if not (_hangul(before) or _hangul(after)):
+        return False
+    return all(_hangul(c) or unicodedata.category(c)[0] in "LN" for c in (before, after))
 
 
 class TextEngine:
@@ -96,6 +123,8 @@ class TextEngine:
         self._fonts: dict[tuple[Face, int, bool], ImageFont.FreeTypeFont] = {}
         self._surfaces: OrderedDict[tuple[object, ...], pygame.Surface] = OrderedDict()
         self._blocks: dict[tuple[object, ...], Block] = {}  # layouts, shared by measure/render
+        self._advances: dict[tuple[Face, int, bool, str], float] = {}
+        self._lengths: dict[tuple[object, ...], float] = {}  # words' advances, runs' ink
         self._bytes = 0
         self._max_bytes = max_bytes
         self._cache_size = cache_size
@@ -129,13 +158,17 @@ class TextEngine:
         rtl: bool | None = None,
         max_width: int | None = None,
         break_words: bool = False,
+        remember: bool = False,
     ) -> Block:
+        """`remember`: keep the advances of its words for the next layout of the same text
+        (another width or size); never for holder data."""
+        memo = self._lengths if remember else {}
         text = displayable(text)
         levels, paragraph_rtl = embedding_levels(text, rtl)
         faces = self._faces(text, chain)
         lines = []
-        for start, end in self._wrap(text, levels, faces, size, bold, max_width, break_words):
-            lines.append(self._line(text, levels, faces, start, end, size, bold))
+        for start, end in self._wrap(text, levels, faces, size, bold, max_width, break_words, memo):
+            lines.append(self._line(text, levels, faces, start, end, size, bold, memo))
         return Block(tuple(lines), paragraph_rtl, line_gap=size // 5)
 
     def _faces(self, text: str, chain: FontChain) -> list[Face]:
@@ -167,6 +200,7 @@ class TextEngine:
         end: int,
         size: int,
         bold: bool,
+        memo: dict[tuple[object, ...], float],
     ) -> Iterator[tuple[Run, int]]:
         i = start
         while i < end:
@@ -175,10 +209,12 @@ class TextEngine:
                 j += 1
             piece = text[i:j]
             rtl = bool(levels[i] % 2)
-            font = self.font(faces[i], size, bold)
-            width = font.getlength(
-                piece, direction="rtl" if rtl else "ltr", language=faces[i].language
-            )
+            key = (piece, faces[i], size, bold, rtl)
+            width = memo.get(key)
+            if width is None:
+                width = memo[key] = self.font(faces[i], size, bold).getlength(
+                    piece, direction="rtl" if rtl else "ltr", language=faces[i].language
+                )
             yield Run(piece, faces[i], rtl, width), levels[i]
             i = j
 
@@ -191,8 +227,10 @@ class TextEngine:
         end: int,
         size: int,
         bold: bool,
+        memo: dict[tuple[object, ...], float],
     ) -> float:
-        return sum(run.width for run, _ in self._runs(text, levels, faces, start, end, size, bold))
+        runs = self._runs(text, levels, faces, start, end, size, bold, memo)
+        return sum(run.width for run, _ in runs)
 
     def _wrap(
         self,
@@ -202,48 +240,51 @@ class TextEngine:
         size: int,
         bold: bool,
         max_width: int | None,
-        break_words: bool = False,
+        break_words: bool,
+        memo: dict[tuple[object, ...], float],
     ) -> list[tuple[int, int]]:
         if (
             max_width is None
-            or self._width(text, levels, faces, 0, len(text), size, bold) <= max_width
+            or round(self._width(text, levels, faces, 0, len(text), size, bold, memo)) <= max_width
         ):
             return [_trim(text, 0, len(text))]
-        # Break opportunities: after spaces and around wide (CJK) characters.
-        pieces: list[tuple[int, int]] = []
-        start = 0
-        for i, char in enumerate(text):
-            nxt = text[i + 1] if i + 1 < len(text) else ""
-            wide_next = bool(nxt) and unicodedata.east_asian_width(nxt) in {"W", "F"}
-            if (
-                nxt
-                and (_breakable_after(char) or wide_next)
-                and nxt not in _NO_LINE_START
-                and char not in _NO_LINE_END
-                and not nxt.isspace()
-            ):
-                pieces.append((start, i + 1))
-                start = i + 1
-        pieces.append((start, len(text)))
-        widths = [self._width(text, levels, faces, a, b, size, bold) for a, b in pieces]
-        if break_words and any(w > max_width for w in widths):
+        starts = [0, *break_opportunities(text)]
+        pieces = [(a, b) for a, b in pairwise(starts) if b > a]
+        if break_words and any(
+            self._width(text, levels, faces, a, b, size, bold, memo) > max_width for a, b in pieces
+        ):
             # A word wider than the line (a long name with no spaces): break it between
-            # characters, keeping combining marks with their base, rather than overflow.
+            # grapheme clusters rather than overflow.
             pieces = [
                 p
                 for a, b in pieces
-                for p in self._split_wide(text, a, b, levels, faces, size, bold, max_width)
+                for p in self._split_wide(text, a, b, levels, faces, size, bold, max_width, memo)
             ]
-            widths = [self._width(text, levels, faces, a, b, size, bold) for a, b in pieces]
         lines: list[tuple[int, int]] = []
         line_start, line_width = pieces[0][0], 0.0
-        for (a, _b), width in zip(pieces, widths, strict=True):
-            if line_width and line_width + width > max_width:
+        for a, b in pieces:
+            # A piece's spaces end it (UAX #14) and take no room at the end of a line: the
+            # piece fits by its ink; the spaces count only when more follows on the line.
+            inked = b
+            while inked > a and text[inked - 1].isspace():
+                inked -= 1
+            width = self._width(text, levels, faces, a, inked, size, bold, memo)
+            if line_width and round(line_width + width) > max_width:
                 lines.append(_trim(text, line_start, a))
                 line_start, line_width = a, 0.0
-            line_width += width
+            line_width += width + sum(
+                self._advance(faces[i], size, bold, text[i]) for i in range(inked, b)
+            )
         lines.append(_trim(text, line_start, len(text)))
         return lines
+
+    def _advance(self, face: Face, size: int, bold: bool, char: str) -> float:
+        """A space's advance, kept per face and size (spaces are shaped alike anywhere)."""
+        key = (face, size, bold, char)
+        found = self._advances.get(key)
+        if found is None:
+            found = self._advances[key] = self.font(face, size, bold).getlength(char)
+        return found
 
     def _split_wide(
         self,
@@ -255,16 +296,14 @@ class TextEngine:
         size: int,
         bold: bool,
         max_width: int,
+        memo: dict[tuple[object, ...], float],
     ) -> list[tuple[int, int]]:
-        if self._width(text, levels, faces, start, end, size, bold) <= max_width:
+        if self._width(text, levels, faces, start, end, size, bold, memo) <= max_width:
             return [(start, end)]
         clusters, i = [], start
-        while i < end:
-            j = i + 1
-            while j < end and unicodedata.category(text[j]).startswith("M"):
-                j += 1
-            clusters.append((i, j))
-            i = j
+        for cluster in segmentation.graphemes(text[start:end], True):  # marks, ZWJ emoji whole
+            clusters.append((i, i + len(cluster)))
+            i += len(cluster)
         return clusters
 
     def _line(
@@ -276,37 +315,44 @@ class TextEngine:
         end: int,
         size: int,
         bold: bool,
+        memo: dict[tuple[object, ...], float],
     ) -> Line:
-        pairs = list(self._runs(text, levels, faces, start, end, size, bold))
+        pairs = list(self._runs(text, levels, faces, start, end, size, bold, memo))
         order = visual_order([level for _, level in pairs])
         runs = tuple(pairs[i][0] for i in order)
         # Line height from the ink of the runs (Nastaliq's declared metrics are several
         # times its real extent), never less than a Latin line's.
         ascent, descent = int(size * 0.8), int(size * 0.25)
         for run in runs:
-            _left, top, _right, bottom = self.font(run.face, size, bold).getbbox(
-                run.text,
-                anchor="ls",
-                direction="rtl" if run.rtl else "ltr",
-                language=run.face.language,
-            )
-            ascent, descent = max(ascent, math.ceil(-top)), max(descent, math.ceil(bottom))
+            key = ("ink", run.text, run.face, size, bold, run.rtl)
+            if key not in memo:
+                _left, top, _right, bottom = self.font(run.face, size, bold).getbbox(
+                    run.text,
+                    anchor="ls",
+                    direction="rtl" if run.rtl else "ltr",
+                    language=run.face.language,
+                )
+                memo[key], memo[(*key, "below")] = -top, bottom
+            ascent = max(ascent, math.ceil(memo[key]))
+            descent = max(descent, math.ceil(memo[(*key, "below")]))
         return Line(runs, round(sum(r.width for r in runs)), ascent, descent)
 
     # -- pixels -------------------------------------------------------------------------
 
     def mask(self, block: Block, size: int, bold: bool, align: str = "start") -> Image.Image:
         """The block as an 8-bit coverage image; `align` start/centre/end follows the
-        paragraph direction (start is the right edge for Arabic and Urdu)."""
+        paragraph direction (start is the right edge for Arabic and Urdu), left/right do
+        not (an English line under Arabic is set right, with the text above it)."""
         width = max(1, block.width)
-        pad = _pad(size)  # glyph ink can reach past the advances (Nastaliq, Devanagari)
+        pad = text_pad(size)  # glyph ink can reach past the advances (Nastaliq, Devanagari)
+        right = align == "right" or (align in ("start", "end") and (align == "start") == block.rtl)
         image = Image.new("L", (width + 2 * pad, max(1, block.height)), 0)
         draw = ImageDraw.Draw(image)
         y = 0
         for line in block.lines:
             if align == "centre":
                 x = pad + (width - line.width) / 2
-            elif (align == "start") == block.rtl:  # right-aligned
+            elif right:
                 x = pad + width - line.width
             else:
                 x = pad
@@ -379,7 +425,7 @@ class TextEngine:
     ) -> tuple[int, int]:
         """The size `render` would give, without drawing (the layout is kept for it)."""
         block = self._laid_out(text, size, chain, bold, rtl, max_width, break_words, cache)
-        return max(1, block.width) + 2 * _pad(size), max(1, block.height)
+        return max(1, block.width) + 2 * text_pad(size), max(1, block.height)
 
     def _laid_out(
         self,
@@ -396,8 +442,17 @@ class TextEngine:
         block = self._blocks.get(key)
         if block is None:
             block = self.layout(
-                text, size, chain, bold=bold, rtl=rtl, max_width=max_width, break_words=break_words
+                text,
+                size,
+                chain,
+                bold=bold,
+                rtl=rtl,
+                max_width=max_width,
+                break_words=break_words,
+                remember=cache,
             )
+            if len(self._lengths) > self._cache_size * 16:
+                self._lengths.clear()
             if cache:
                 self._blocks[key] = block
                 if len(self._blocks) > self._cache_size * 4:
@@ -414,10 +469,12 @@ class TextEngine:
         with self._lock:
             self._surfaces.clear()
             self._blocks.clear()
+            self._lengths.clear()
             self._bytes = 0
 
 
-def _pad(size: int) -> int:
+def text_pad(size: int) -> int:
+    """The room left and right of a rendered text for ink past its advances."""
     return max(1, size // 10)
 
 
