@@ -149,6 +149,7 @@ class Kiosk:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.parts.metrics.site_timezone(self.policy.zone())
         self.refresh_trust(force=True)
         if self.parts.scanner is not None:
             self.parts.scanner.start()
@@ -245,6 +246,9 @@ class Kiosk:
             m = self.parts.metrics
             m.trust_age.labels("bundle").set(wall - bundle.issued_at)
             m.trust_expires.labels("bundle").set(bundle.expires_at - wall)
+            # the verifier's own rule: behind the floor beyond the skew, every card is refused
+            behind = wall + self.policy.skew_s < self.store.clock_floor
+            m.clock_ok.set(0 if behind else 1)
             if self.store.lists:
                 newest = max(t.issued_at for t in self.store.lists.values())
                 m.trust_age.labels("status_list").set(wall - newest)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from kiosk.audit import check_metrics
 from kiosk.errors import ConfigError
 from kiosk.policy import HOLDER_FIELDS, Mode, Policy, Refusals, Stale
 from kiosk.scan.sources import CameraConfig
@@ -89,6 +90,9 @@ class TrustConfig:
     state_dir: str = "/var/lib/kiosk"
     bundle_url: str = ""
     status_urls: tuple[str, ...] = ()
+    # Folder URLs serving the same files, tried in turn (the last good one first); with
+    # mirrors, bundle_url and status_urls are paths inside each mirror.
+    mirrors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,16 @@ class SyncConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
+    """Off the box (a listen address that is not loopback), all of: allow_remote, TLS, a
+    password and an allow-list: plain text never leaves the box."""
+
     listen: str = "127.0.0.1:9108"  # "" turns the endpoint off
     allow_remote: bool = False
+    tls_cert: str = ""  # PEM certificate (chain) file
+    tls_key: str = ""  # its private key, PEM
+    basic_auth_user: str = ""
+    basic_auth_hash: str = field(default="", repr=False)  # kiosk.audit.hash_password
+    allow_from: tuple[str, ...] = ()  # client networks ("10.20.0.0/16"); () = any client
 
 
 @dataclass(frozen=True)
@@ -184,7 +196,8 @@ _MODE_DEFAULTS = {
     "passback_s": "passback_s",
     "refusals": "refusals",
 }
-_SECRETS = ("scbk", "site_credential", "technician_pin")  # `config show` hides them
+# what `config show` hides
+_SECRETS = ("scbk", "site_credential", "technician_pin", "basic_auth_hash")
 _HEX = ("scbk", "site_credential")  # bytes, written as hex in the file
 _PORT = Rule(size=(1, 4096))
 _COIL = Rule(0, 65535)
@@ -205,6 +218,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "state_dir": Rule(size=(1, 4096)),
         "bundle_url": Rule(size=(0, 2048)),
         "status_urls": Rule(size=(0, 64)),
+        "mirrors": Rule(size=(0, 16)),
     },
     "policy": {
         "required_benefits": Rule(size=(0, 32)),
@@ -237,7 +251,14 @@ RULES: dict[str, dict[str, Rule]] = {
         "fps": Rule(1, 120),
     },
     "sync": {"timeout_s": Rule(1, 600), "max_bytes": Rule(1024, 64 * 1024 * 1024)},
-    "metrics": {"listen": Rule(size=(0, 300))},
+    "metrics": {
+        "listen": Rule(size=(0, 300)),
+        "tls_cert": Rule(size=(0, 4096)),
+        "tls_key": Rule(size=(0, 4096)),
+        "basic_auth_user": Rule(size=(0, 64)),
+        "basic_auth_hash": Rule(size=(0, 512)),
+        "allow_from": Rule(size=(0, 64)),
+    },
     "gate": {
         "port": _PORT,
         "baudrate": Rule(choices=BAUDRATES),
@@ -469,31 +490,43 @@ def _check(config: KioskConfig) -> None:
             raise ConfigError(
                 f"{path}: [trust] root_keys[{i}] must be 64 hex characters (32 bytes)"
             )
-    for url in (trust.bundle_url, *trust.status_urls):
-        if url and not _http_url(url):
-            raise ConfigError(f"{path}: [trust] {url!r} is not an http(s) URL")
+    _check_trust_urls(trust, path)
     display = config.display
     if display.size is not None and len(display.size) != 2:
         raise ConfigError(f"{path}: [display] size must be [width, height]")
-    listen = config.metrics.listen
-    if listen:
-        host, _, port = listen.rpartition(":")
-        if not (port.isascii() and port.isdecimal()) or not 0 < int(port) < 65536 or not host:
-            raise ConfigError(f"{path}: [metrics] listen must be host:port, not {listen!r}")
-        if (
-            host not in ("127.0.0.1", "::1", "[::1]", "localhost")
-            and not config.metrics.allow_remote
-        ):
-            raise ConfigError(
-                f"{path}: [metrics] listen {listen!r} is not loopback; set allow_remote = true "
-                "only behind a firewall"
-            )
+    _check_metrics(config.metrics, path)
     try:
         config.policy()
     except ConfigError as exc:
         raise ConfigError(f"{path}: [policy] {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{path}: [policy] {exc}") from None
+
+
+def _check_trust_urls(trust: TrustConfig, path: Path) -> None:
+    for i, mirror in enumerate(trust.mirrors):
+        if not _http_url(mirror):
+            raise ConfigError(f"{path}: [trust] mirrors[{i}] {mirror!r} is not an http(s) URL")
+    for url in (trust.bundle_url, *trust.status_urls):
+        if not url:
+            continue
+        if not trust.mirrors:
+            if not _http_url(url):
+                raise ConfigError(f"{path}: [trust] {url!r} is not an http(s) URL")
+            continue
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc or url.startswith("/") or ".." in url.split("/"):
+            raise ConfigError(
+                f"{path}: [trust] with mirrors, bundle_url and status_urls are paths inside "
+                f'each mirror (like "bundle.cose"), not {url!r}'
+            )
+
+
+def _check_metrics(metrics: MetricsConfig, path: Path) -> None:
+    try:
+        check_metrics(metrics)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [metrics] {exc}") from None
 
 
 def load_config(path: Path, *, example: bool = False) -> KioskConfig:

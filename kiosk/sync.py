@@ -9,6 +9,11 @@ good data in place. Validators are remembered in `sync.json` in the state folder
 ETags only). The kiosk itself never waits for this: it runs from the timer, and the loop
 picks up new data from disk.
 
+Mirrors (`[trust] mirrors`): folders on several hosts serving the same signed files. Each
+file is asked of the mirror that last served well, then of the others in their configured
+order, until one serves a file that verifies; a dead host so costs one deadline per run,
+not one per file. Being signed, the files need no trust in the mirror that served them.
+
 Redirects are followed by hand, at most `MAX_REDIRECTS`, and only to http(s): once an
 exchange is on https it stays on https, so a redirect can never take the kiosk to plain HTTP,
 to ftp or file URLs, or round in a loop. The connection is direct (proxy variables in the
@@ -24,6 +29,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -219,58 +225,110 @@ def _has_data(state: TrustState) -> bool:
         return False
 
 
+def _read_cache(path: Path) -> tuple[dict[str, dict[str, str]], str | None]:
+    """The validators per URL and the last good mirror. A file of the older form (the URL
+    map alone) still reads; anything odd reads as nothing: files are then fetched in full."""
+    try:  # a regular file only (no FIFO to hang on, no symlink), parsed defensively
+        loaded = json.loads(read_limited(path, 1024 * 1024))
+    except (KioskError, ValueError, RecursionError):
+        loaded = {}
+    if not isinstance(loaded, dict):
+        loaded = {}
+    urls = loaded.get("urls", loaded)
+    validators = {
+        url: {k: v for k, v in entry.items() if isinstance(v, str)}
+        for url, entry in (urls.items() if isinstance(urls, dict) else ())
+        if isinstance(url, str) and isinstance(entry, dict)
+    }
+    mirror = loaded.get("last_good_mirror")
+    return validators, mirror if isinstance(mirror, str) else None
+
+
+def _fetch_one(
+    state: TrustState,
+    url: str,
+    cache: dict[str, dict[str, str]],
+    conditional: bool,
+    timeout_s: float,
+    max_bytes: int,
+) -> SyncResult:
+    known = cache.get(url, {}) if conditional else {}
+    validators = {}
+    if known.get("etag"):
+        validators["If-None-Match"] = known["etag"]
+    if known.get("last_modified"):
+        validators["If-Modified-Since"] = known["last_modified"]
+    try:
+        fetched = _download(url, validators, max_bytes, timeout_s)
+        if fetched.status == 304:
+            return SyncResult(url, "not-modified", "unchanged on the server")
+        installed = state.import_bytes(fetched.body)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return SyncResult(url, "failed", f"cannot fetch: {_why(exc)}")
+    except KioskError as exc:
+        return SyncResult(url, "failed", f"{exc} (the last good data stays)")
+    new = any(r.installed for r in installed)
+    cache[url] = {
+        k: v
+        for k, v in (
+            ("etag", fetched.headers.get("ETag")),
+            ("last_modified", fetched.headers.get("Last-Modified")),
+        )
+        if v
+    }
+    summary = "; ".join(r.summary for r in installed)
+    return SyncResult(url, "installed" if new else "unchanged", summary)
+
+
+def _folder(mirror: str) -> str:
+    """A mirror names a folder: without its trailing slash, urljoin would drop the last
+    segment of its path."""
+    return mirror if mirror.endswith("/") else mirror + "/"
+
+
 def sync(
     state: TrustState,
     urls: list[str],
     *,
+    mirrors: Sequence[str] = (),
     timeout_s: float = 20.0,
     max_bytes: int = 16 * 1024 * 1024,
 ) -> list[SyncResult]:
-    """The bundle URL first, then status list URLs; one result per URL."""
+    """The bundle URL first, then status list URLs; one result per URL. With `mirrors`, the
+    URLs are paths inside each mirror, and each is asked of the mirrors in turn."""
     cache_path = state.dir / CACHE_FILE
-    try:  # a regular file only (no FIFO to hang on, no symlink), parsed defensively
-        loaded = json.loads(read_limited(cache_path, 1024 * 1024))
-    except (KioskError, ValueError, RecursionError):
-        loaded = {}
-    cache: dict[str, dict[str, str]] = {
-        url: {k: v for k, v in entry.items() if isinstance(v, str)}
-        for url, entry in (loaded.items() if isinstance(loaded, dict) else ())
-        if isinstance(url, str) and isinstance(entry, dict)
-    }
+    cache, last_good = _read_cache(cache_path)
+    order = [_folder(m) for m in mirrors]
+    if last_good in order:
+        order.remove(last_good)
+        order.insert(0, last_good)
     conditional = _has_data(state)
     results = []
     for url in urls:
-        known = cache.get(url, {}) if conditional else {}
-        validators = {}
-        if known.get("etag"):
-            validators["If-None-Match"] = known["etag"]
-        if known.get("last_modified"):
-            validators["If-Modified-Since"] = known["last_modified"]
-        try:
-            fetched = _download(url, validators, max_bytes, timeout_s)
-            if fetched.status == 304:
-                results.append(SyncResult(url, "not-modified", "unchanged on the server"))
-                continue
-            installed = state.import_bytes(fetched.body)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            results.append(SyncResult(url, "failed", f"cannot fetch: {_why(exc)}"))
+        if not order:
+            results.append(_fetch_one(state, url, cache, conditional, timeout_s, max_bytes))
             continue
-        except KioskError as exc:
-            results.append(SyncResult(url, "failed", f"{exc} (the last good data stays)"))
-            continue
-        new = any(r.installed for r in installed)
-        summary = "; ".join(r.summary for r in installed)
-        results.append(SyncResult(url, "installed" if new else "unchanged", summary))
-        cache[url] = {
-            k: v
-            for k, v in (
-                ("etag", fetched.headers.get("ETag")),
-                ("last_modified", fetched.headers.get("Last-Modified")),
-            )
-            if v
-        }
+        failures: list[str] = []
+        for mirror in order:
+            full = urljoin(mirror, url)
+            result = _fetch_one(state, full, cache, conditional, timeout_s, max_bytes)
+            if result.ok:
+                order.remove(mirror)
+                order.insert(0, mirror)
+                last_good = mirror
+                if failures:
+                    note = "; ".join(failures)
+                    result = SyncResult(full, result.status, f"{result.detail} (after {note})")
+                break
+            failures.append(f"{full}: {result.detail}")
+        else:
+            result = SyncResult(url, "failed", "every mirror failed: " + "; ".join(failures))
+        results.append(result)
     state.dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(cache_path, json.dumps(cache, indent=1, sort_keys=True).encode())
+    kept: dict[str, object] = {"urls": cache}
+    if last_good in order:
+        kept["last_good_mirror"] = last_good
+    atomic_write(cache_path, json.dumps(kept, indent=1, sort_keys=True).encode())
     return results
 
 
@@ -284,4 +342,10 @@ def sync_config(config_path: Path) -> list[SyncResult]:
     state = TrustState(
         Path(config.trust.state_dir), config.root_keys(), skew_s=config.policy().skew_s
     )
-    return sync(state, urls, timeout_s=config.sync.timeout_s, max_bytes=config.sync.max_bytes)
+    return sync(
+        state,
+        urls,
+        mirrors=config.trust.mirrors,
+        timeout_s=config.sync.timeout_s,
+        max_bytes=config.sync.max_bytes,
+    )

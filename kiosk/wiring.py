@@ -73,7 +73,7 @@ def build_kiosk(
     metrics = Metrics()
     closers = []
     if config.metrics.listen:
-        server = metrics.serve(config.metrics.listen)
+        server = metrics.serve(config.metrics.listen, config.metrics)
         closers.append(server.shutdown)
     from kiosk.ui.display import Display
     from kiosk.ui.sound import Sounds

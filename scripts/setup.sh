@@ -10,6 +10,8 @@ venv="${1:-.venv}"
 # (Latin, Cyrillic, Arabic Naskh, Urdu Nastaliq, Devanagari, Gujarati, CJK SC/TC/KR), DejaVu
 # for symbols, and Python with venv support unless the Python on PATH already makes venvs.
 packages=(tzdata libzbar0 libfribidi0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk espeak-ng)  # espeak-ng: spoken results (docs/voice.md)
+# promtool, from Debian's prometheus package, runs the alert rules' unit tests (docs/fleet.md).
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 if ! { python3 -m venv --help && python3 -c "import ensurepip"; } >/dev/null 2>&1; then
     packages+=(python3 python3-venv)
 fi
@@ -26,7 +28,7 @@ if [ "${#want[@]}" -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "installing system packages: ${want[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${want[@]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}"
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

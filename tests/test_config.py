@@ -327,20 +327,31 @@ def test_show_without_secrets_never_loads_as_a_weaker_config(
 
 
 def test_a_metrics_address_that_cannot_be_bound_is_one_line_at_start(tmp_path: Path) -> None:
+    import socket
     import subprocess
     import sys
 
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    listen = f"127.0.0.1:{taken.getsockname()[1]}"
     text = BASE.replace('name = "Test"', 'name = "Test"\nmode = "counter"')
     text += f'state_dir = "{tmp_path / "state"}"\n'
     text += '[camera]\ntype = "synthetic"\n[display]\ndriver = "dummy"\n'
-    text += '[metrics]\nlisten = "no.such.host.invalid:9108"\nallow_remote = true\n'
+    text += f'[metrics]\nlisten = "{listen}"\n'
     path = write(tmp_path, text)
     kiosk = Path(sys.executable).parent / "kiosk"
-    done = subprocess.run(
-        [kiosk, "run", "--headless", "--config", path], capture_output=True, text=True, timeout=60
-    )
+    try:
+        done = subprocess.run(
+            [kiosk, "run", "--headless", "--config", path],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        taken.close()
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "[metrics] listen 'no.such.host.invalid:9108': cannot listen" in done.stderr
+    assert f"[metrics] listen '{listen}': cannot listen" in done.stderr
 
 
 def test_language_codes_are_case_insensitive(tmp_path: Path) -> None:
@@ -359,3 +370,100 @@ def test_staff_language_reaches_the_counter_settings(tmp_path: Path) -> None:
     assert settings_of(load_config(write(tmp_path, MINIMAL))).staff_language.code == "en"
     text = MINIMAL.replace('name = "Test"', 'name = "Test"\nstaff_language = "ES"')
     assert settings_of(load_config(write(tmp_path, text))).staff_language.code == "es"
+
+
+# -- issue 14: the metrics endpoint off the box, trust mirrors --------------------------------
+
+REMOTE = (
+    '[metrics]\nlisten = "0.0.0.0:9108"\nallow_remote = true\n'
+    'tls_cert = "/etc/kiosk/metrics.pem"\ntls_key = "/etc/kiosk/metrics.key"\n'
+    'basic_auth_user = "prometheus"\n'
+    'basic_auth_hash = "pbkdf2_sha256$600000$c2FsdHNhbHQ$'
+    + "A" * 43
+    + '="\nallow_from = ["10.20.0.0/16", "2001:db8::/32"]\n'
+)
+
+
+def test_a_remote_metrics_endpoint_with_tls_a_password_and_an_allow_list_loads(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write(tmp_path, MINIMAL + REMOTE))
+    assert config.metrics.allow_from == ("10.20.0.0/16", "2001:db8::/32")
+    assert config.metrics.tls_cert == "/etc/kiosk/metrics.pem"
+    assert "A" * 43 not in repr(config.metrics)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("allow_remote = true\n", ""), "is not loopback"),
+        (('basic_auth_user = "prometheus"\n', ""), "basic_auth_user and basic_auth_hash"),
+        (('allow_from = ["10.20.0.0/16", "2001:db8::/32"]\n', ""), "needs allow_from"),
+        (("10.20.0.0/16", "10.20.0.1/16"), "allow_from[0] '10.20.0.1/16' is not a network"),
+        (("10.20.0.0/16", "city hall"), "allow_from[0] 'city hall' is not a network"),
+        (("pbkdf2_sha256$600000", "md5$600000"), "basic_auth_hash must be"),
+        (("pbkdf2_sha256$600000", "pbkdf2_sha256$1000"), "basic_auth_hash must be"),
+        (('"prometheus"', '"prom:etheus"'), "basic_auth_user must not contain ':'"),
+        (('tls_key = "/etc/kiosk/metrics.key"\n', ""), "needs tls_cert and tls_key"),
+    ],
+)
+def test_remote_metrics_mistakes_are_named(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    assert change[0] in REMOTE
+    path = write(tmp_path, MINIMAL + REMOTE.replace(*change))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "[metrics]" in str(error.value) and message in str(error.value), str(error.value)
+
+
+def test_loopback_metrics_may_use_tls_and_a_password_too(tmp_path: Path) -> None:
+    text = MINIMAL + REMOTE.replace("0.0.0.0:9108", "127.0.0.1:9108").replace(
+        "allow_remote = true\n", ""
+    )
+    assert load_config(write(tmp_path, text)).metrics.basic_auth_user == "prometheus"
+    half = MINIMAL + '[metrics]\ntls_cert = "/etc/kiosk/metrics.pem"\n'
+    with pytest.raises(ConfigError, match="needs tls_cert and tls_key"):
+        load_config(write(tmp_path, half))
+
+
+def test_config_show_hides_the_password_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, MINIMAL + REMOTE)
+    assert main(["config", "show", "--config", str(path)]) == 0
+    assert "A" * 43 not in capsys.readouterr().out
+    assert main(["config", "show", "--secrets", "--config", str(path)]) == 0
+    again = write(tmp_path, capsys.readouterr().out)
+    assert load_config(again).metrics == load_config(path).metrics
+
+
+MIRRORS = (
+    'mirrors = ["https://trust.city.example/kiosk/", "https://cdn.example/city/kiosk/"]\n'
+    'bundle_url = "bundle.cose"\nstatus_urls = ["status/1", "status/2"]\n'
+)
+
+
+def test_trust_mirrors_take_paths(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL.replace("[trust]\n", "[trust]\n" + MIRRORS)))
+    assert config.trust.mirrors[1] == "https://cdn.example/city/kiosk/"
+    assert config.trust.status_urls == ("status/1", "status/2")
+
+
+@pytest.mark.parametrize(
+    ("trust", "message"),
+    [
+        ('bundle_url = "bundle.cose"\n', "'bundle.cose' is not an http(s) URL"),  # no mirrors
+        (
+            MIRRORS.replace('"bundle.cose"', '"https://id.example.gov/b"'),
+            "paths inside each mirror",
+        ),
+        (MIRRORS.replace('"status/1"', '"/status/1"'), "paths inside each mirror"),
+        (MIRRORS.replace("https://trust", "ftp://trust"), "[trust] mirrors[0]"),
+    ],
+)
+def test_trust_mirror_mistakes_are_named(tmp_path: Path, trust: str, message: str) -> None:
+    path = write(tmp_path, MINIMAL.replace("[trust]\n", "[trust]\n" + trust))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "[trust]" in str(error.value) and message in str(error.value), str(error.value)

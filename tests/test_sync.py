@@ -483,3 +483,94 @@ def test_a_hostile_sync_json_is_ignored(
         cache.symlink_to(secret)
     results = sync(state, [url], timeout_s=5)
     assert [r.status for r in results] == ["installed"]
+
+
+# -- mirrors: the same files on several hosts, tried in turn --------------------------------
+
+
+@pytest.fixture
+def mirrors() -> Iterator[tuple[CityServer, CityServer]]:
+    first, second = CityServer(), CityServer()
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_mirror_that_is_down_fails_over_to_the_next(
+    server: CityServer, state: TrustState, city: City
+) -> None:
+    server.files["/kiosk/bundle.cose"] = city.bundle(NOW)
+    down = "http://127.0.0.1:9/kiosk/"  # nothing listens there
+    results = sync(state, ["bundle.cose"], mirrors=[down, server.url + "/kiosk"], timeout_s=5)
+    assert [r.status for r in results] == ["installed"], results
+    assert results[0].url == server.url + "/kiosk/bundle.cose"
+    assert "http://127.0.0.1:9/kiosk/bundle.cose" in results[0].detail  # the bad one is named
+    assert "\n" not in results[0].detail
+    assert state.load() is not None
+
+
+def test_a_mirror_serving_bad_data_fails_over_to_the_next(
+    mirrors: tuple[CityServer, CityServer], state: TrustState, city: City
+) -> None:
+    bad, good = mirrors
+    tampered = bytearray(city.bundle(NOW))
+    tampered[-1] ^= 1
+    bad.files["/bundle.cose"] = bytes(tampered)
+    good.files["/bundle.cose"] = city.bundle(NOW + 60)
+    result = sync(state, ["bundle.cose"], mirrors=[bad.url, good.url])[0]
+    assert result.status == "installed" and result.url == good.url + "/bundle.cose"
+    assert bad.url in result.detail
+    assert state.bundle().version == 2  # type: ignore[union-attr]
+
+
+def test_the_last_good_mirror_is_asked_first_next_time(
+    mirrors: tuple[CityServer, CityServer], state: TrustState, city: City
+) -> None:
+    first, second = mirrors
+    second.files["/b"] = city.bundle(NOW)  # the first has nothing yet: 404
+    urls = [first.url + "/", second.url + "/"]
+    assert sync(state, ["b"], mirrors=urls)[0].url == second.url + "/b"
+    first.files["/b"] = second.files["/b"] = city.bundle(NOW + 60)
+    first.requests.clear()
+    result = sync(state, ["b"], mirrors=urls)[0]
+    assert result.status == "installed" and result.url == second.url + "/b"
+    assert first.requests == []  # remembered: the mirror that failed last time waits its turn
+    # when the remembered mirror fails, the others are asked in their configured order
+    second.files.clear()
+    first.files["/b"] = city.bundle(NOW + 120)
+    result = sync(state, ["b"], mirrors=urls)[0]
+    assert result.status == "installed" and result.url == first.url + "/b"
+    assert state.bundle().version == 3  # type: ignore[union-attr]
+
+
+def test_every_mirror_failing_is_one_failed_line(
+    mirrors: tuple[CityServer, CityServer], state: TrustState, city: City
+) -> None:
+    first, second = mirrors
+    results = sync(state, ["bundle.cose", "status/1"], mirrors=[first.url, second.url])
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert [r.url for r in results] == ["bundle.cose", "status/1"]
+    detail = results[0].detail
+    assert "every mirror failed" in detail and detail.count("HTTP 404") == 2
+    assert first.url in detail and second.url in detail and "\n" not in detail
+    assert state.load() is None
+
+
+def test_sync_command_with_mirrors(
+    server: CityServer, tmp_path: Path, live_city: City, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.files["/trust/bundle.cose"] = live_city.bundle(int(time.time()))
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'[site]\nname = "x"\nmode = "counter"\n'
+        f'[trust]\nroot_keys = ["{live_city.root.public_key.hex()}"]\n'
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'mirrors = ["http://127.0.0.1:9/trust/", "{server.url}/trust/"]\n'
+        'bundle_url = "bundle.cose"\n'
+        "[sync]\ntimeout_s = 5\n"
+    )
+    assert main(["trust", "sync", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out.startswith(f"{server.url}/trust/bundle.cose: installed") and len(out.splitlines()) == 1
+    )
