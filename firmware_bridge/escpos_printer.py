@@ -3,9 +3,11 @@
 Jobs are built with python-escpos's `Dummy` printer (its exact bytes, tested) and sent over
 the kiosk's own pyserial transport, so `socket://` print servers and pty simulators work as
 well as /dev/serial/by-id/... paths. Before each job the printer's real-time status is asked
-with DLE EOT (answered even mid-job): offline, cover open and paper out are `DeviceError`s
-the screen and metrics show. A pass carries site, date, time, benefit and pass number only —
-never anything about the holder. Text the printer's code pages lack is drawn as an image.
+with DLE EOT (answered even mid-job): cover open, paper out and offline are answers, so
+`DeviceAttention` (a person is needed); no answer, a late answer and a garbled one are
+`DeviceError`s, each with its own sentence and fix. A pass carries site, date, time, benefit
+and pass number only — never anything about the holder. Text the printer's code pages lack
+is drawn as an image.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from kiosk.errors import DeviceError
+from firmware_bridge.ports import open_port
+from kiosk.errors import DeviceAttention, DeviceError, DeviceFault
 
 DLE_EOT = b"\x10\x04"
 FONT_CANDIDATES = (
@@ -131,17 +134,16 @@ class EscposPrinter:
 
     def _port(self) -> Any:
         if self._serial is None:
-            import serial
-
             try:
-                self._serial = serial.serial_for_url(
+                self._serial = open_port(
                     self.config.port,
+                    "printer",
                     baudrate=self.config.baudrate,
                     timeout=self.config.status_timeout_s,
                     write_timeout=5,
                 )
-            except (serial.SerialException, ValueError, OSError) as exc:
-                raise DeviceError(f"printer: cannot open {self.config.port} ({exc})") from None
+            except DeviceError as exc:
+                raise _printer(exc) from None
         return self._serial
 
     def _ask(self, n: int) -> int:
@@ -152,14 +154,35 @@ class EscposPrinter:
             port.reset_input_buffer()
             port.write(DLE_EOT + bytes((n,)))
             answer = port.read(1)
+            # nothing within status_timeout_s: wait as long again, to tell late from silent
+            late = not answer and bool(port.read(1))
         except (serial.SerialException, OSError, termios.error) as exc:
             self._drop_port()
-            raise DeviceError(f"printer: the line failed ({exc})") from None
+            raise _line_failed(exc) from None
+        c = self.config
+        if late:
+            raise DeviceError(
+                f"printer: answers, but later than [printer] status_timeout_s "
+                f"({c.status_timeout_s:g} s)",
+                "raise [printer] status_timeout_s (at most a few seconds)",
+                fault=DeviceFault.SLOW,
+            )
         if not answer:
-            raise DeviceError("printer: not answering (off, unplugged or wrong port)")
+            raise DeviceError(
+                f"printer: not answering on {c.port}",
+                "is it switched on and plugged in? [printer] baudrate "
+                f"({c.baudrate}) must match the printer's (its self-test page shows it)",
+                fault=DeviceFault.SILENT,
+            )
         value: int = answer[0]
         if value & 0x93 != 0x12:  # bits 1 and 4 are always 1, bits 0 and 7 always 0
-            raise DeviceError(f"printer: garbled status byte {value:#04x}")
+            raise DeviceError(
+                "printer: the status answer is garbled",
+                f"check that [printer] baudrate ({c.baudrate}) matches the printer's (its "
+                "self-test page shows it), and the cable",
+                fault=DeviceFault.GARBLED,
+                detail=f"status byte {value:#04x}",
+            )
         return value
 
     def status(self) -> PrinterStatus:
@@ -175,11 +198,15 @@ class EscposPrinter:
 
         status = self.status()
         if status.cover_open:
-            raise DeviceError("printer: the cover is open")
+            raise DeviceAttention("printer: the cover is open", "close it; nothing was printed")
         if status.paper == "out":
-            raise DeviceError("printer: out of paper")
+            raise DeviceAttention("printer: out of paper", "load a new roll; nothing was printed")
         if not status.online:
-            raise DeviceError("printer: offline")
+            raise DeviceAttention(
+                "printer: offline",
+                "it reports an error (a paper jam, the cutter): look at its error light, clear "
+                "it, or switch it off and on",
+            )
         job = pass_job(slip, self.config)
         with self._lock:
             try:
@@ -187,7 +214,7 @@ class EscposPrinter:
                 self._port().flush()
             except (serial.SerialException, OSError, termios.error) as exc:
                 self._drop_port()
-                raise DeviceError(f"printer: the line failed while printing ({exc})") from None
+                raise _line_failed(exc) from None
 
     def _drop_port(self) -> None:
         if self._serial is not None:
@@ -199,3 +226,16 @@ class EscposPrinter:
     def close(self) -> None:
         with self._lock:
             self._drop_port()
+
+
+def _printer(error: DeviceError) -> DeviceError:
+    """The printer's errors say whose they are: the screen shows them beside other parts'."""
+    return type(error)(f"printer: {error}", error.fix, fault=error.fault, detail=error.detail)
+
+
+def _line_failed(exc: BaseException) -> DeviceError:
+    return DeviceError(
+        "printer: the serial line failed",
+        "check the printer's cable or USB adapter; the port is opened again for the next pass",
+        detail=f"{type(exc).__name__}: {exc}",
+    )

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from kiosk.errors import DeviceError
+
 
 class GateEvent(StrEnum):
     PASSED = "passed"  # someone went through after a grant
@@ -25,10 +27,14 @@ class GateSignal:
     event: GateEvent
     detail: str = ""
     t: float = 0.0
+    # OFFLINE for a fault: the typed error, whose fix says what to do (`detail` is its sentence)
+    error: DeviceError | None = field(default=None, compare=False)
 
     @classmethod
-    def now(cls, event: GateEvent, detail: str = "") -> GateSignal:
-        return cls(event, detail, time.monotonic())
+    def now(
+        cls, event: GateEvent, detail: str = "", error: DeviceError | None = None
+    ) -> GateSignal:
+        return cls(event, detail, time.monotonic(), error)
 
 
 @dataclass(frozen=True)

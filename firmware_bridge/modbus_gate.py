@@ -19,6 +19,8 @@ Safety rules, each tested (tests/test_modbus_gate*.py):
   as its last act; `close()` — idempotent, also run at interpreter exit — relocks from its
   own thread if the worker is stuck or dead. Whatever the worker meets, it reports `offline`
   with a reason and goes on; if something ends it all the same, it says so.
+Each reason is the technician's (firmware_bridge/modbus_faults.py): silent, garbled and late
+answers are told apart by what came back on the line, never by pymodbus's wording.
 What no process can do — relock after SIGKILL or a power cut — is the module's watchdog's
 job, and the wiring's: docs/devices.md.
 """
@@ -27,106 +29,25 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from firmware_bridge import modbus_faults
 from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
-from kiosk.errors import DeviceError
+from firmware_bridge.modbus_config import ModbusGateConfig
+from firmware_bridge.ports import check_port
+from kiosk.errors import DeviceError, DeviceFault
+
+__all__ = ["ModbusGate", "ModbusGateConfig"]  # the config is built from here too
 
 log = logging.getLogger(__name__)
 
-BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
-MAX_READ_BITS = 2000  # the most discrete inputs one Modbus read (FC02) may ask for
 RETRY_FIRST_S = 0.2
 RELOCK_RETRY_S = 0.5  # while the coil may be on, a retry never waits longer than this
-
-
-@dataclass(frozen=True)
-class ModbusGateConfig:
-    port: str  # device path (prefer /dev/serial/by-id/...) or any pyserial URL
-    baudrate: int = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: int = 1
-    unit: int = 1
-    unlock_coil: int = 0
-    passed_input: int = 0
-    alarm_input: int | None = 1
-    ready_input: int | None = None
-    inputs_active_low: bool = False
-    mode: Literal["pulse", "level"] = "pulse"  # level: hold the coil until passage/timeout
-    pulse_ms: int = 300
-    passage_window_s: float = 5.0
-    poll_ms: int = 50
-    timeout_s: float = 0.3
-    grant_max_age_s: float = 1.0
-    retry_max_s: float = 5.0
-    rs485: bool = False  # kernel RS-485 mode (RTS drives the transceiver); most USB-RS485
-    # adapters switch direction by themselves and need none
-
-    def validate(self) -> None:
-        """Every value by type and bounds; each error starts "gate <key> " (the config loader
-        adds file and section)."""
-        if not isinstance(self.port, str) or not self.port:
-            raise DeviceError(f"gate port must be a device path or pyserial URL, not {self.port!r}")
-        _choice("baudrate", self.baudrate, BAUDRATES)
-        _choice("parity", self.parity, ("N", "E", "O"))
-        _choice("stopbits", self.stopbits, (1, 2))
-        _whole("unit", self.unit, 1, 247, "a Modbus unit id")
-        _whole("unlock_coil", self.unlock_coil, 0, 65535, "a coil number")
-        inputs = {"passed_input": self.passed_input}
-        for key, number in (("alarm_input", self.alarm_input), ("ready_input", self.ready_input)):
-            if number is not None:
-                inputs[key] = number
-        seen: dict[int, str] = {}
-        for key, number in inputs.items():
-            _whole(key, number, 0, 65535, "an input number")
-            if number in seen:
-                raise DeviceError(f"gate {key} must differ from {seen[number]} (both {number})")
-            seen[number] = key
-        if max(inputs.values()) - min(inputs.values()) >= MAX_READ_BITS:
-            raise DeviceError(
-                f"gate passed_input, alarm_input and ready_input must lie within "
-                f"{MAX_READ_BITS} inputs of each other (one Modbus read)"
-            )
-        _flag("inputs_active_low", self.inputs_active_low)
-        _choice("mode", self.mode, ("pulse", "level"))
-        _whole("pulse_ms", self.pulse_ms, 100, 10_000, "milliseconds (dry contacts need 100)")
-        _seconds("passage_window_s", self.passage_window_s, 0.5, 60)
-        _whole("poll_ms", self.poll_ms, 10, 1000, "milliseconds")
-        _seconds("timeout_s", self.timeout_s, 0.05, 2)
-        _seconds("grant_max_age_s", self.grant_max_age_s, 0.1, 5)
-        _seconds("retry_max_s", self.retry_max_s, 0.2, 60)
-        _flag("rs485", self.rs485)
-
-
-def _whole(key: str, value: object, low: int, high: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise DeviceError(f"gate {key} must be {what}, {low}..{high}, not {value!r}")
-
-
-def _seconds(key: str, value: object, low: float, high: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        raise DeviceError(f"gate {key} must be seconds, {low:g}..{high:g}, not {value!r}")
-
-
-def _choice(key: str, value: object, choices: tuple[object, ...]) -> None:
-    if isinstance(value, bool) or value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise DeviceError(f"gate {key} must be one of {allowed}, not {value!r}")
-
-
-def _flag(key: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise DeviceError(f"gate {key} must be true or false, not {value!r}")
+LISTEN_STEP_S = 0.02  # how often a late answer is looked for while waiting to retry
+LATE_MISSES = 2  # a late answer seen, then this many waits in silence: silent after all
 
 
 _GRANT, _DENY, _WAKE = "grant", "deny", "wake"
@@ -158,6 +79,10 @@ class ModbusGate:
         self._coil_maybe_on = True  # unknown at start: retry the relock without backing off
         self._coil_off_at: float | None = None  # end of the pulse or level window
         self._last_error = ""
+        # what the line carried for the request under way: silence, garbage or a late answer
+        self._sent, self._sent_at, self._heard = b"", 0.0, b""
+        self._late_s: float | None = None  # the last late answer's delay, since a success
+        self._late_misses = 0  # silent waits since that late answer
         self._relocked_at_end: bool | None = None  # the worker's last act: None = not tried
         self._on_frames = 0  # coil-on writes started: close() relocks again if one slipped out
         self._set_online(False, "starting: the relay is not yet confirmed off")
@@ -211,11 +136,13 @@ class ModbusGate:
                 if self._on_frames != on_frames or self._thread.is_alive():
                     relocked = self._relock_before(time.monotonic() + 1.0, None)
             if not relocked:
+                last = f" (last fault: {self._last_error})" if self._last_error else ""
                 log.error(
-                    "gate on %s: could not confirm the relock at close; the relay may still "
+                    "gate on %s: could not confirm the relock at close%s; the relay may still "
                     "be on (a module with a communication watchdog switches it off by itself; "
                     "see docs/devices.md)",
                     self.config.port,
+                    last,
                 )
 
     @property
@@ -247,10 +174,13 @@ class ModbusGate:
                 self._step(self._client)
                 delay = RETRY_FIRST_S
                 self._last_error = ""
+                self._late_s = None
             except Exception as exc:  # every failure: offline with its reason, then retry
-                self._fault(exc)
                 wait = min(delay, RELOCK_RETRY_S) if self._coil_maybe_on else delay
-                if self._stop.wait(wait):
+                unanswered = self._fault(exc)
+                if unanswered is not None:
+                    wait -= self._listen(unanswered, wait)
+                if self._stop.wait(max(0.0, wait)):
                     return
                 delay = min(delay * 2, self.config.retry_max_s)
 
@@ -311,9 +241,11 @@ class ModbusGate:
             timeout=c.timeout_s,
             retries=0,
             reconnect_delay=0,
+            trace_packet=self._trace,
         )
         if not client.connect():
-            raise DeviceError(f"gate: cannot open {c.port}")
+            check_port(c.port, "gate")  # pymodbus only logs why: open it again to learn it
+            raise DeviceError(f"cannot open {c.port}", "check [gate] port")
         if c.rs485:
             import serial.rs485
 
@@ -324,26 +256,90 @@ class ModbusGate:
             except Exception as exc:  # pyserial raises ValueError or a bare OS-level error
                 client.close()
                 raise DeviceError(
-                    f"gate: {c.port} does not support kernel RS-485 mode ({exc}); "
-                    "set rs485 = false for adapters that switch direction themselves"
+                    f"{c.port} does not support kernel RS-485 mode",
+                    "set [gate] rs485 = false for adapters that switch direction themselves",
+                    fault=DeviceFault.WRONG_KIND,
+                    detail=str(exc),
                 ) from None
         return client
 
-    def _fault(self, exc: Exception) -> None:
-        from pymodbus import ModbusException
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        """pymodbus hands here each frame it sends and its receive buffer so far."""
+        if sending:
+            self._sent, self._sent_at, self._heard = data, time.monotonic(), b""
+        elif len(data) > len(self._heard):
+            self._heard = data
+        return data
 
-        if isinstance(exc, ModbusException | DeviceError | OSError):
-            reason = _plain(exc)
-        else:  # a bug, or an answer nobody foresaw: logged in full, and the gate goes on
+    def _fault(self, exc: Exception) -> Any:
+        """Offline with the reason, grants ended, the client closed — except after a request
+        that met plain silence: that client is returned open, for `_listen`."""
+        error = self._diagnosed(exc)
+        if error is None:  # a bug, or an answer nobody foresaw: logged in full, and it goes on
             reason = f"internal error ({_described(exc)})"
             if reason != self._last_error:
                 log.exception("gate on %s: %s; relocking and retrying", self.config.port, reason)
+        else:
+            reason = str(error)
+            if error.detail:
+                log.info("gate on %s: %s (%s)", self.config.port, reason, error.detail)
         self._last_error = reason
-        self._set_online(False, reason)
+        self._set_online(False, reason, error)
         client, self._client = self._client, None
-        _close_quietly(client)
         self._relock_pending, self._coil_off_at = True, None  # as soon as the line answers
         self._end_grants(reason)
+        if error is not None and error.fault in (DeviceFault.SILENT, DeviceFault.SLOW):
+            return client
+        _close_quietly(client)
+        return None
+
+    def _diagnosed(self, exc: Exception) -> DeviceError | None:
+        from pymodbus import ModbusException
+        from pymodbus.exceptions import ConnectionException, ModbusIOException
+
+        c = self.config
+        if isinstance(exc, DeviceError):
+            return exc
+        if isinstance(exc, ModbusIOException):  # nothing usable came back in time
+            heard = self._heard
+            if self._sent and heard.startswith(self._sent):
+                heard = heard[len(self._sent) :]  # an adapter that echoes what it sends
+            if not heard:
+                if self._late_s is not None:  # answers came late lately: likely late again
+                    return modbus_faults.late(c, self._late_s)
+                return modbus_faults.silence(c)
+            if modbus_faults.crc_ok(heard):
+                return modbus_faults.mismatch(c, f"heard {heard[:32].hex(' ')}")
+            return modbus_faults.garbled(c, heard)
+        if isinstance(exc, ConnectionException | OSError):
+            return modbus_faults.line_failed(c, _described(exc))
+        if isinstance(exc, ModbusException):
+            return modbus_faults.line_failed(c, _plain(exc))
+        return None
+
+    def _listen(self, client: Any, seconds: float) -> float:
+        """A request met silence: until the next attempt (`seconds`), watch whether its answer
+        comes late — a slow module, not a silent one. Closes the client; returns the time
+        spent. Stops at once when the gate closes."""
+        started = time.monotonic()
+        try:
+            while not self._stop.wait(LISTEN_STEP_S):
+                if _waiting(client):
+                    self._late_s, self._late_misses = time.monotonic() - self._sent_at, 0
+                    error = modbus_faults.late(self.config, self._late_s)
+                    self._set_online(False, str(error), error)
+                    break
+                if time.monotonic() - started >= seconds:
+                    if self._late_s is not None:
+                        self._late_misses += 1
+                        if self._late_misses >= LATE_MISSES:  # no longer late: silent
+                            self._late_s = None
+                            error = modbus_faults.silence(self.config)
+                            self._set_online(False, str(error), error)
+                    break
+        finally:
+            _close_quietly(client)
+        return time.monotonic() - started
 
     def _end_grants(self, why: str) -> None:
         """Every grant not yet ended gets its one outcome: dropped."""
@@ -418,10 +414,10 @@ class ModbusGate:
             self._on_frames += 1
         reply = client.write_coil(c.unlock_coil, on, device_id=c.unit)
         if reply.isError():
-            raise DeviceError(f"gate: the relay module refused coil {c.unlock_coil}: {reply}")
+            raise modbus_faults.refused_coil(c, getattr(reply, "exception_code", None))
         # FC05 answers with an echo: a stale or foreign answer is no confirmation
         if reply.function_code != 5 or reply.address != c.unlock_coil or reply.bits[:1] != [on]:
-            raise DeviceError(f"gate: the relay module's answer does not match: {reply}")
+            raise modbus_faults.mismatch(c, repr(reply))
 
     def _poll_inputs(self, client: Any, now: float) -> None:
         c = self.config
@@ -431,15 +427,19 @@ class ModbusGate:
         count = max(numbers.values()) - first + 1
         reply = client.read_discrete_inputs(first, count=count, device_id=c.unit)
         if reply.isError():
-            raise DeviceError(f"gate: the relay module refused to read inputs: {reply}")
+            code = getattr(reply, "exception_code", None)
+            raise modbus_faults.refused_inputs(c, code, first, first + count - 1)
         if reply.function_code != 2 or len(reply.bits) < count:
-            raise DeviceError(f"gate: the relay module's answer does not match: {reply}")
+            raise modbus_faults.mismatch(c, repr(reply))
         bits = reply.bits
         inputs = {k: bool(bits[v - first]) != c.inputs_active_low for k, v in numbers.items()}
         # Reached only with the relock confirmed since the last (re)connect: _serve relocks
         # first, and a failed relock raises.
-        ready = inputs.get("ready", True)
-        self._set_online(ready, "" if ready else "turnstile reports not ready")
+        if inputs.get("ready", True):
+            self._set_online(True, "")
+        else:
+            not_ready = modbus_faults.not_ready()
+            self._set_online(False, str(not_ready), not_ready)
         before = self._last_inputs
         self._last_inputs = inputs
         if before is not None:
@@ -457,19 +457,27 @@ class ModbusGate:
             self._windows.pop(0)
             self._signal(GateEvent.TIMEOUT, "nobody passed within the passage window")
 
-    def _set_online(self, online: bool, detail: str) -> None:
+    def _set_online(self, online: bool, detail: str, error: DeviceError | None = None) -> None:
         if online == self._online and (online or detail == self._offline_detail):
             return
         self._online = online
         self._offline_detail = "" if online else detail
         if not online:
             self.online = False  # before the signal: nobody reads "online" after "offline"
-        self._signal(GateEvent.ONLINE if online else GateEvent.OFFLINE, detail)
+        self._signal(GateEvent.ONLINE if online else GateEvent.OFFLINE, detail, error)
         self.online = online  # after it: whoever sees online=True finds the signal queued
 
-    def _signal(self, event: GateEvent, detail: str = "") -> None:
+    def _signal(self, event: GateEvent, detail: str = "", error: DeviceError | None = None) -> None:
         log.info("gate %s %s", event.value, detail)
-        self.signals.put(GateSignal.now(event, detail))
+        self.signals.put(GateSignal.now(event, detail, error))
+
+
+def _waiting(client: Any) -> bool:
+    """Bytes have arrived on the client's port (False once the port is gone)."""
+    try:
+        return bool(client.socket is not None and client.socket.in_waiting)
+    except Exception:  # pyserial raises OSError, SerialException or termios.error
+        return False
 
 
 def _close_quietly(client: Any) -> None:

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
-from kiosk.errors import DeviceError
+from firmware_bridge.ports import open_port
+from kiosk.errors import DeviceError, DeviceFault
 
 log = logging.getLogger(__name__)
 MAX_CARD_BYTES = 64  # libosdp's limit for one card read
@@ -92,27 +93,28 @@ def _verdict(command: dict[str, Any]) -> str:
 
 
 class _SerialChannel:
-    """libosdp's channel on the kiosk's pyserial port: non-blocking read, real flush."""
+    """libosdp's channel on the kiosk's pyserial port: non-blocking read, real flush. `heard`
+    is set once any byte arrives (a panel that polls, even in garbage, is on the line)."""
 
-    def __init__(self, port: str, baudrate: int) -> None:
+    def __init__(self, port: str, baudrate: int, heard: threading.Event) -> None:
         import serial
         from osdp import Channel
 
         class Channel_(Channel):  # type: ignore[misc]
             def __init__(self) -> None:
                 super().__init__()
-                try:
-                    self.port = serial.serial_for_url(port, baudrate=baudrate, timeout=0)
-                except (serial.SerialException, ValueError, OSError) as exc:
-                    raise DeviceError(f"reader: cannot open {port} ({exc})") from None
+                self.port = open_port(port, "reader", baudrate=baudrate, timeout=0)
                 self.failed = False
 
             def read(self, max_read: int) -> bytes:
                 try:
-                    return bytes(self.port.read(max_read))
+                    data = bytes(self.port.read(max_read))
                 except (serial.SerialException, OSError, termios.error):
                     self.failed = True
                     return b""
+                if data:
+                    heard.set()
+                return data
 
             def write(self, data: bytes) -> int:
                 try:
@@ -147,6 +149,7 @@ class OsdpReader:
         self._reads: queue.Queue[bytes] = queue.Queue()
         self._awaiting: list[float] = []  # verdict deadlines of the reads sent, oldest first
         self._stop = threading.Event()
+        self._heard = threading.Event()  # any byte from the panel, ever
         # out of service until the panel's secure session is up: a card read before it would
         # only be dropped
         self._emit(GateEvent.OFFLINE, "starting: no secure session with the panel yet")
@@ -169,7 +172,7 @@ class OsdpReader:
         from osdp import Capability, LibFlag, LogLevel, PDCapabilities, PDInfo, PeripheralDevice
 
         c = self.config
-        wire = _SerialChannel(c.port, c.baudrate)
+        wire = _SerialChannel(c.port, c.baudrate, self._heard)
         capabilities = PDCapabilities(
             [
                 (Capability.CardDataFormat, 1, 1),
@@ -192,6 +195,23 @@ class OsdpReader:
         pd.start()
         return pd, wire.channel
 
+    def why_offline(self) -> DeviceError:
+        """Why no secure session came up, from what arrived on the line."""
+        c = self.config
+        if self._heard.is_set():
+            return DeviceError(
+                "bytes arrive from the panel, but no secure session came up",
+                f"check [reader] address ({c.address}), scbk and baudrate ({c.baudrate}) "
+                "against the panel's settings for this reader",
+                fault=DeviceFault.GARBLED,
+            )
+        return DeviceError(
+            f"nothing arrives from the panel on {c.port}",
+            "check the wiring (A+ and B- not swapped, GND), that the panel is on and polls a "
+            f"reader at address {c.address}, and [reader] baudrate ({c.baudrate})",
+            fault=DeviceFault.SILENT,
+        )
+
     def _on_command(self, command: dict[str, Any]) -> tuple[int, None]:
         kind = KINDS.get(int(command.get("command", 0)), "other")
         detail = {k: v for k, v in command.items() if k not in ("command", "data")}
@@ -212,7 +232,7 @@ class OsdpReader:
             try:
                 pd, channel = self._open()
             except DeviceError as exc:
-                self._emit(GateEvent.OFFLINE, str(exc))
+                self._emit(GateEvent.OFFLINE, str(exc), exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -277,9 +297,9 @@ class OsdpReader:
             self._emit(GateEvent.DROPPED, f"card read cut short: {why}")
         self._awaiting.clear()
 
-    def _emit(self, event: GateEvent, detail: str = "") -> None:
+    def _emit(self, event: GateEvent, detail: str = "", error: DeviceError | None = None) -> None:
         log.info("reader %s %s", event.value, detail)
-        self.signals.put(GateSignal.now(event, detail))
+        self.signals.put(GateSignal.now(event, detail, error))
 
     def close(self) -> None:
         self._stop.set()

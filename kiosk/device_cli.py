@@ -1,7 +1,10 @@
 """`kiosk device list` and `kiosk device test gate|printer|reader`: a technician's checks.
 
-Each test prints what happened in plain words and exits non-zero on failure. `--simulate`
-runs the same code against the device's simulator on a pty wire, optionally made faulty.
+Each test prints what happened in plain words and exits non-zero on failure: a failure is
+one ✗ line, its own sentence and what to do (a second, indented "detail:" line may keep the
+driver's words). A port that cannot be opened fails at once, before any device is started.
+`--simulate` runs the same code against the device's simulator on a pty wire, optionally
+made faulty.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ def _simulated(config: DeviceConfig, what: str, fault: str) -> Iterator[DeviceCo
         wire = Wire(Path(tmp) / f"usb-simulated-{what}")
         if fault in ("silent", "garbled", "slow"):
             wire.fault = fault  # type: ignore[assignment]
+        # "slow" answers 0.1 s after the configured timeout: surely late, yet soon heard
+        if what == "gate" and config.gate is not None:
+            wire.delay_s = config.gate.timeout_s + 0.1
+        elif what == "printer" and config.printer is not None:
+            wire.delay_s = config.printer.status_timeout_s + 0.1
         sim: Any = None
         try:
             if what == "gate":
@@ -100,33 +108,52 @@ def _wait(signals: queue.Queue[Any], until: float) -> Any:
         return None
 
 
-def _came_online(signals: queue.Queue[Any], timeout: float, name: str) -> bool:
-    """Wait for ONLINE, printing any other signal (why it is not online yet) as it comes."""
+def _came_online(signals: queue.Queue[Any], timeout: float) -> tuple[bool, Any]:
+    """Wait for ONLINE: (True, None); else (False, the last signal saying why not). A reason
+    retrying cannot fix (a missing port, a refused coil) ends the wait at once."""
     from firmware_bridge.gate import GateEvent
 
     deadline = time.monotonic() + timeout
+    last = None
     while (signal := _wait(signals, deadline)) is not None:
         if signal.event is GateEvent.ONLINE:
-            return True
-        waiting = signal.detail.startswith("starting:")  # the relock is being confirmed
-        print(f"{'…' if waiting else '✗'} {name}: {signal.event.value}: {signal.detail}")
-    return False
+            return True, None
+        last = signal
+        if signal.error is not None and signal.error.fault and signal.error.fault.lasting:
+            break
+    return False, last
+
+
+def _failed(error: DeviceError, name: str = "") -> int:
+    """One ✗ line: the sentence and what to do; the driver's words, if any, indented below."""
+    print(f"✗ {name + ': ' if name else ''}{error.advice()}")
+    if error.detail:
+        print(f"  detail: {error.detail}")
+    return error.exit_code
 
 
 def _test_gate(config: DeviceConfig, timeout: float) -> int:
     from firmware_bridge.gate import GateEvent
     from firmware_bridge.modbus_gate import ModbusGate
+    from firmware_bridge.ports import check_port
 
     if config.gate is None:
         raise ConfigError(f"{config.path}: [gate] type is {config.gate_type!r}, not 'modbus'")
+    check_port(config.gate.port, "gate")  # a missing or busy port: said now, not in 5 s
     gate = ModbusGate(config.gate)
     try:
-        if not _came_online(gate.signals, timeout, "gate"):
-            print(
-                f"✗ the relay module on {config.gate.port} did not answer within {timeout:g} s;"
-                " check wiring, unit id, baud rate and termination"
+        online, last = _came_online(gate.signals, timeout)
+        if not online:
+            if last is not None and last.error is not None:
+                return _failed(last.error, "gate")
+            return _failed(
+                DeviceError(
+                    f"the relay module on {config.gate.port} did not come online within "
+                    f"{timeout:g} s",
+                    "try a longer --timeout; the relay must be confirmed off first",
+                ),
+                "gate",
             )
-            return EXIT_DEVICE
         print(f"✓ the relay module answers (unit {config.gate.unit}); pulsing the unlock coil")
         started = time.monotonic()
         gate.grant()
@@ -142,6 +169,8 @@ def _test_gate(config: DeviceConfig, timeout: float) -> int:
                     "check the turnstile's 'passed' output wiring"
                 )
                 return EXIT_REJECTED
+            if signal.error is not None:
+                return _failed(signal.error, "gate")
             print(f"✗ gate: {signal.event.value}: {signal.detail}")
             if signal.event is GateEvent.OFFLINE:
                 return EXIT_DEVICE
@@ -163,29 +192,30 @@ def _test_printer(config: DeviceConfig) -> int:
             f"✓ the printer answers: paper {status.paper}, cover "
             f"{'open' if status.cover_open else 'closed'}"
         )
+        if status.paper == "near_end":
+            print("⚠ the paper is near its end: load a new roll soon")
         printer.print_pass(PassSlip("TEST PRINT", "test", 0, datetime.now()))
         print("✓ a test pass was sent: check that it printed and was cut")
         return EXIT_OK
-    except DeviceError as exc:
-        print(f"✗ {exc}")
-        return EXIT_DEVICE
+    except DeviceError as exc:  # its messages start with "printer: "
+        return _failed(exc)
     finally:
         printer.close()
 
 
 def _test_reader(config: DeviceConfig, timeout: float) -> int:
     from firmware_bridge.osdp_reader import OsdpReader
+    from firmware_bridge.ports import check_port
 
     if config.reader is None:
         raise ConfigError(f"{config.path}: [gate] type is not 'osdp' (no [reader])")
+    check_port(config.reader.port, "reader")
     reader = OsdpReader(config.reader)
     try:
-        if not _came_online(reader.signals, timeout, "reader"):
-            print(
-                f"✗ no secure session with the panel at address {config.reader.address} "
-                f"within {timeout:g} s: check wiring, address, baud rate and the SCBK"
-            )
-            return EXIT_DEVICE
+        online, last = _came_online(reader.signals, timeout)
+        if not online:
+            error = last.error if last is not None and last.error is not None else None
+            return _failed(error or reader.why_offline(), "reader")
         print("✓ secure session with the panel; sending a test card read")
         reader.grant()  # a test read: the site credential, or TEST_CREDENTIAL
         deadline = time.monotonic() + 3
@@ -227,11 +257,14 @@ def cmd_device_test(args: argparse.Namespace) -> int:
         else contextlib.nullcontext(config)
     )
     with context as config:
-        if args.device == "gate":
-            return _test_gate(config, args.timeout)
-        if args.device == "printer":
-            return _test_printer(config)
-        return _test_reader(config, args.timeout)
+        try:
+            if args.device == "gate":
+                return _test_gate(config, args.timeout)
+            if args.device == "printer":
+                return _test_printer(config)
+            return _test_reader(config, args.timeout)
+        except DeviceError as exc:  # the port did not open: nothing was started
+            return _failed(exc, args.device)
 
 
 def add_parser(sub: Any) -> None:

@@ -2,7 +2,9 @@
 
 Checks what a technician would check by hand: the config, the trust data and the clock, the
 camera (frames arrive; brightness and focus are sane), the decoder (reads a code it makes
-itself), the serial devices (the ports exist and open), the fonts, and disk space.
+itself), the serial devices (the ports exist and open), the fonts, and disk space. A device
+check that fails says its own cause and fix (no such port, no permission, in use...), naming
+the path once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk.config import KioskConfig, load_config
-from kiosk.errors import EXIT_OK, EXIT_REJECTED, KioskError
+from kiosk.errors import EXIT_OK, EXIT_REJECTED, DeviceError, DeviceFault, KioskError
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
 
@@ -145,7 +147,7 @@ def check_camera(config: KioskConfig, wait_s: float = 5.0) -> Iterator[Check]:
     from kiosk.scan.sources import camera_factory
 
     frames: list[np.ndarray] = []
-    problem: list[str] = []
+    problem: list[Exception] = []
 
     def grab() -> None:
         try:
@@ -158,19 +160,23 @@ def check_camera(config: KioskConfig, wait_s: float = 5.0) -> Iterator[Check]:
             finally:
                 source.close()
         except Exception as exc:  # any driver failure is the check's answer
-            problem.append(str(exc))
+            problem.append(exc)
 
     worker = threading.Thread(target=grab, daemon=True)
     worker.start()
     worker.join(wait_s)
+    fix = "check the cable and [camera] path; `v4l2-ctl --list-devices` lists cameras"
+    if problem and isinstance(problem[0], DeviceError):  # its sentence names the camera
+        yield Check("camera", False, str(problem[0]), problem[0].fix or fix)
+        return
     if problem or len(frames) < 5:
-        detail = problem[0] if problem else f"{len(frames)} frame(s) in {wait_s:g} s"
-        yield Check(
-            "camera",
-            False,
-            f"{camera.type} {camera.path}: {detail}",
-            "check the cable and camera.path; `v4l2-ctl --list-devices` lists cameras",
-        )
+        if not problem:
+            detail = f"{len(frames)} frame(s) in {wait_s:g} s"
+        elif isinstance(problem[0], KioskError):
+            detail = str(problem[0])
+        else:  # a bug in a driver: said as one, not as a camera fault
+            detail = f"internal error ({type(problem[0]).__name__}: {problem[0]})"
+        yield Check("camera", False, f"{camera.type} {camera.path}: {detail}", fix)
         return
     import cv2
 
@@ -232,18 +238,15 @@ def check_devices(config: KioskConfig) -> Iterator[Check]:
         ports.append(("printer", devices.printer.port))
     if not ports:
         yield Check("serial devices", True, "none configured")
-    for name, port in ports:
-        import serial
+    from firmware_bridge.ports import check_port
 
+    for name, port in ports:
         try:
-            serial.serial_for_url(port, timeout=0.1).close()
-        except (serial.SerialException, OSError, ValueError) as exc:
-            yield Check(
-                name,
-                False,
-                f"{port}: {exc}",
-                "`kiosk device list` shows the ports; check the dialout group",
-            )
+            check_port(port, name)
+        except DeviceError as exc:  # its sentence names the port; its fix, the cause's own
+            # held by another program: most likely the running kiosk, which is fine
+            busy = exc.fault is DeviceFault.BUSY
+            yield Check(name, busy, str(exc), exc.fix, warn=busy)
             continue
         yield Check(name, True, f"{port} opens (`kiosk device test {name}` drives it)")
 
@@ -258,6 +261,16 @@ def check_fonts() -> Check:
         "Noto chain complete" if not missing else ", ".join(missing),
         "apt install fonts-noto-core fonts-noto-cjk fonts-dejavu-core",
     )
+
+
+def check_voice(config: KioskConfig) -> Check:
+    """Spoken results: which of the site's languages speak, and why any does not."""
+    from kiosk.ui.voice import prompts_for
+
+    if not config.display.voice:
+        return Check("voice", True, "off ([display] voice = false): tones only")
+    ok, detail, fix = prompts_for(config).survey()
+    return Check("voice", True, detail, fix, warn=not ok)
 
 
 def check_disk(config: KioskConfig) -> Check:
@@ -311,6 +324,7 @@ def run_doctor(
         check_decoder,
         lambda: check_devices(config),
         check_fonts,
+        lambda: check_voice(config),
         lambda: check_disk(config),
         check_swap,
     ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,7 +72,52 @@ def test_missing_camera_and_serial_port(tmp_path: Path, city: City) -> None:
     code, lines = doctor(path)
     assert code == 1
     assert any(line.startswith("✗ camera") for line in lines)
-    assert any(line.startswith("✗ gate") and "kiosk device list" in line for line in lines)
+    (gate,) = [line for line in lines if line.startswith("✗ gate")]
+    port = tmp_path / "ttyUSB9"
+    assert gate == (
+        f"✗ gate: no such port {port} — plug the adapter in, or check the port name in "
+        "[gate] port (`ls /dev/serial/by-id` lists the adapters plugged in)"
+    )
+    assert not any("dialout" in line for line in lines)  # only a permission error says it
+
+
+def failed_camera(tmp_path: Path, city: City, camera: str) -> str:
+    (line,) = [
+        line
+        for line in doctor(write_config(tmp_path, city, camera))[1]
+        if line[2:].startswith("camera")
+    ]
+    assert line.startswith("✗ camera: ") and line.count(" — ") == 1, line
+    return line
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("picamera2") is not None, reason="picamera2 is installed here"
+)
+def test_picamera2_not_installed_says_so_not_the_cable(tmp_path: Path, city: City) -> None:
+    assert failed_camera(tmp_path, city, 'type = "picamera2"') == (
+        "✗ camera: picamera2 is not installed — apt install python3-picamera2, and create "
+        "the venv with --system-site-packages (docs/install-raspberry-pi.md)"
+    )
+
+
+def test_a_camera_that_does_not_exist(tmp_path: Path, city: City) -> None:
+    assert failed_camera(tmp_path, city, 'type = "v4l2"\npath = "/dev/video99"') == (
+        "✗ camera: cannot open camera /dev/video99: no such device — plug it in, or check "
+        "[camera] path (`v4l2-ctl --list-devices` lists the cameras plugged in)"
+    )
+
+
+def test_opencv_warnings_stay_off_the_terminal(tmp_path: Path, city: City) -> None:
+    """A device file OpenCV cannot capture from: one ✗ line, no `[ WARN:…]` lines."""
+    config = write_config(tmp_path, city, 'type = "v4l2"\npath = "/dev/null"')
+    kiosk = Path(sys.executable).parent / "kiosk"
+    done = subprocess.run(
+        [str(kiosk), "doctor", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert "WARN" not in done.stderr, done.stderr
+    (camera,) = [line for line in done.stdout.splitlines() if "camera" in line]
+    assert camera.startswith("✗ camera: OpenCV cannot capture from /dev/null"), camera
 
 
 def test_bad_config_is_one_line(

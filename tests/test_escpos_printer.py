@@ -19,7 +19,7 @@ from firmware_bridge.escpos_printer import (
 )
 from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
 from firmware_bridge.simulators.wire import Wire
-from kiosk.errors import DeviceError
+from kiosk.errors import DeviceAttention, DeviceError
 
 SLIP = PassSlip("Harold Washington Library", "library", 123, datetime(2026, 11, 25, 14, 5))
 
@@ -88,18 +88,23 @@ def test_print_a_pass_through_the_wire(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "message"),
+    ("state", "message", "answered"),
     [
-        ({"paper": "out"}, "out of paper"),
-        ({"cover_open": True}, "cover is open"),
-        ({"silent": True}, "not answering"),
+        ({"paper": "out"}, "out of paper", True),
+        ({"cover_open": True}, "cover is open", True),
+        ({"silent": True}, "printer: not answering", False),
     ],
 )
-def test_faults_are_device_errors_and_nothing_prints(rig: Rig, state: dict, message: str) -> None:
+def test_faults_are_device_errors_and_nothing_prints(
+    rig: Rig, state: dict, message: str, answered: bool
+) -> None:
+    """Paper out and cover open are answers (a person is needed); silence is not."""
     for key, value in state.items():
         setattr(rig.sim, key, value)
-    with pytest.raises(DeviceError, match=message):
+    with pytest.raises(DeviceError, match=message) as caught:
         rig.printer.print_pass(SLIP)
+    assert isinstance(caught.value, DeviceAttention) is answered
+    assert caught.value.fix
     assert rig.sim.printed() == b""
 
 

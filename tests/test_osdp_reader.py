@@ -74,9 +74,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     rig = Rig(wire, panel, reader)
     both_online(rig)
     yield rig
-    reader.close()
-    panel.close()
-    wire.close()
+    rig.reader.close()
+    rig.panel.close()  # a test may have replaced it: its libosdp thread would outlive pytest
+    rig.wire.close()
 
 
 VERDICTS = {GateEvent.GRANTED, GateEvent.REFUSED, GateEvent.TIMEOUT, GateEvent.DROPPED}

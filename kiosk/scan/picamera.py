@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kiosk.errors import DeviceError
+from kiosk.errors import DeviceError, DeviceFault
 from kiosk.scan.frames import Frame
 from kiosk.scan.v4l2 import CameraSettings
 
@@ -27,8 +27,10 @@ class PiCameraSource:
             from picamera2 import Picamera2  # type: ignore[import-not-found]
         except ImportError:
             raise DeviceError(
-                "picamera2 is not installed (apt install python3-picamera2, and create the "
-                "venv with --system-site-packages)"
+                "picamera2 is not installed",
+                "apt install python3-picamera2, and create the venv with "
+                "--system-site-packages (docs/install-raspberry-pi.md)",
+                fault=DeviceFault.NOT_INSTALLED,
             ) from None
         s = self.settings
         try:
@@ -44,8 +46,20 @@ class PiCameraSource:
             if s.focus is not None:
                 camera.set_controls({"AfMode": 0, "LensPosition": s.focus})
             camera.start()
-        except (RuntimeError, IndexError, OSError) as exc:
-            raise DeviceError(f"{self.name}: {exc}") from None
+        except IndexError:  # libcamera lists fewer cameras than the index
+            raise DeviceError(
+                f"no Pi camera {self.index}: libcamera finds no camera there",
+                "check the ribbon cable (seated, contacts the right way round) and that the "
+                "camera is enabled; `rpicam-hello --list-cameras` lists what libcamera sees",
+                fault=DeviceFault.MISSING,
+            ) from None
+        except (RuntimeError, OSError) as exc:
+            raise DeviceError(
+                f"the Pi camera {self.index} could not be started",
+                "another program may hold it (the kiosk service, rpicam-*); "
+                "`rpicam-hello --list-cameras` checks the camera itself",
+                detail=str(exc),
+            ) from None
         self._camera = camera
 
     def frames(self) -> Iterator[Frame]:
@@ -57,7 +71,11 @@ class PiCameraSource:
                 yuv = self._camera.capture_array("main")
             except (RuntimeError, OSError) as exc:
                 self.close()
-                raise DeviceError(f"{self.name}: {exc}") from None
+                raise DeviceError(
+                    f"the Pi camera {self.index} stopped delivering frames",
+                    "check the ribbon cable; the kiosk opens the camera again by itself",
+                    detail=str(exc),
+                ) from None
             self._seq += 1
             yield Frame(yuv[:height], time.monotonic(), self._seq)
 

@@ -49,6 +49,9 @@ def camera_factory(config: CameraConfig) -> Source:
         return PiCameraSource(int(config.path) if config.path.isdigit() else 0, settings)
     if config.type == "replay":
         from kiosk.scan.replay import ReplaySource
+        from kiosk.scan.v4l2 import quiet_opencv
+
+        quiet_opencv()  # a video file OpenCV cannot read: the source says so, not OpenCV
 
         return ReplaySource(config.path, config.fps, config.loop)
     if config.type == "synthetic":

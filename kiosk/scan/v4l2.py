@@ -2,16 +2,20 @@
 
 Resolution, frame rate, exposure and focus are requested; a camera that cannot honour one
 keeps its own value (UVC cameras differ widely), and `describe()` reports what it runs at.
+A camera that will not open says why (no such device, no permission, not a camera) before
+OpenCV is asked; OpenCV's own warnings are kept off the terminal.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.errors import DeviceError
+from kiosk.errors import DeviceError, DeviceFault
 from kiosk.scan.frames import Frame
 
 READ_FAILURES_BEFORE_GIVING_UP = 10
@@ -43,10 +47,20 @@ class V4L2Source:
     def open(self) -> None:
         import cv2
 
-        api = cv2.CAP_V4L2 if self.backend == "v4l2" else cv2.CAP_ANY
-        capture = cv2.VideoCapture(self.device, api)
+        quiet_opencv()
+        if self.backend == "v4l2":
+            api, device = cv2.CAP_V4L2, _v4l2_device(self.device)
+        else:  # a video file or URL, through whichever backend OpenCV picks
+            api, device = cv2.CAP_ANY, self.device
+        capture = cv2.VideoCapture(device, api)
         if not capture.isOpened():
-            raise DeviceError(f"{self.name}: cannot open the camera")
+            capture.release()
+            raise DeviceError(
+                f"OpenCV cannot capture from {self.device}",
+                "check [camera] path: is it a camera (`v4l2-ctl --list-devices` lists them)? "
+                "Another program may hold it (`sudo fuser -v` on it names the program)",
+                fault=DeviceFault.WRONG_KIND,
+            )
         s = self.settings
         capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, s.width)
@@ -94,3 +108,31 @@ class V4L2Source:
         if self._capture is not None:
             self._capture.release()
             self._capture = None
+
+
+def quiet_opencv() -> None:
+    """OpenCV prints `[ WARN:…]` lines to stderr for each backend it tries; the kiosk says
+    what failed itself. Errors still print."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _v4l2_device(device: str | int) -> str | int:
+    """The device OpenCV's V4L2 backend is given: checked first, so a missing or forbidden
+    camera gets its own sentence; /dev/videoN (or a /dev/v4l/by-id link to it) as the index
+    N, which every OpenCV build opens (5.x no longer opens V4L2 devices by name)."""
+    path = f"/dev/video{device}" if isinstance(device, int) else device
+    if not os.path.exists(path):
+        raise DeviceError(
+            f"cannot open camera {path}: no such device",
+            "plug it in, or check [camera] path (`v4l2-ctl --list-devices` lists the cameras "
+            "plugged in)",
+            fault=DeviceFault.MISSING,
+        )
+    if not os.access(path, os.R_OK | os.W_OK):
+        from firmware_bridge.ports import permission_error
+
+        raise permission_error(path, "camera")
+    index = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(path))
+    return int(index[1]) if index else path
