@@ -35,7 +35,10 @@ root=$work/root
 venv=$root$prefix
 
 echo "build-deb: $package $version for $arch (Python $pyver)"
-$python -m venv "$venv"
+# --system-site-packages: Raspberry Pi OS's python3-picamera2 (libcamera is not on PyPI)
+# must be importable for a Pi Camera Module; every locked package is installed in the venv
+# itself and comes first on sys.path, so the system's copies never stand in for them.
+$python -m venv --system-site-packages "$venv"
 "$venv/bin/pip" wheel -q --no-deps --wheel-dir "$work/wheel" . >/dev/null
 "$venv/bin/pip" install -q --no-compile --require-hashes -r requirements/kiosk.txt
 "$venv/bin/pip" install -q --no-compile --no-deps "$work"/wheel/*.whl

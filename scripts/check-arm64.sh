@@ -48,15 +48,24 @@ mounts() {
     mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
     mountpoint -q "$root/sys" || mount -t sysfs sysfs "$root/sys"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+        cp "$PIP_CERT" "$root/etc/ssl/host-ca.crt"
+    fi
 }
 unmount() {
     for m in proc dev sys; do umount "$root/$m" 2>/dev/null || true; done
 }
 trap unmount EXIT
 
+# A network that inspects TLS has its own CA (the host's pip knows it as PIP_CERT): pip in
+# the root needs it too.
+pip_cert=()
+if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+    pip_cert=(PIP_CERT=/etc/ssl/host-ca.crt)
+fi
 in_root() {
     chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-        DEBIAN_FRONTEND=noninteractive "$@"
+        DEBIAN_FRONTEND=noninteractive "${pip_cert[@]}" "$@"
 }
 
 build_tools() {

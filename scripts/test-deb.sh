@@ -56,11 +56,11 @@ set -e
 
 step "a city's key and trust data, made with kiosk-issuer, imported as the kiosk user"
 in_root sh -c 'cd /root && kiosk-issuer --dir city init --issuer us-xx-test --status-base-uri https://example.gov/status/ >/dev/null \
-    && kiosk-issuer --dir city bundle --out /root/bundle.cose >/dev/null'
+    && kiosk-issuer --dir city bundle --out /tmp/bundle.cose >/dev/null && chmod 0644 /tmp/bundle.cose'
 key=$(in_root sh -c 'cd /root && kiosk-issuer --dir city root-key')
 sed -i "s/^root_keys = .*/root_keys = [\"$key\"]/" "$root/etc/kiosk/kiosk.toml"
 echo "# edited by the site" >> "$root/etc/kiosk/kiosk.toml"
-in_root runuser -u kiosk -- kiosk trust import /root/bundle.cose --config /etc/kiosk/kiosk.toml
+in_root runuser -u kiosk -- kiosk trust import /tmp/bundle.cose --config /etc/kiosk/kiosk.toml
 in_root runuser -u kiosk -- kiosk trust status --config /etc/kiosk/kiosk.toml
 in_root runuser -u kiosk -- kiosk doctor --config /etc/kiosk/kiosk.toml || true
 state=$(cd "$root/var/lib/kiosk" && find . -type f | sort | xargs md5sum)
