@@ -57,14 +57,23 @@ def garbled(c: ModbusGateConfig, heard: bytes) -> DeviceError:
     )
 
 
-def mismatch(c: ModbusGateConfig, heard: str) -> DeviceError:
+def mismatch(c: ModbusGateConfig, heard: bytes) -> DeviceError:
     """A well-formed answer that is not the answer to the request sent."""
+    detail = f"heard {heard[:32].hex(' ')}"
+    if heard and heard[0] != c.unit:
+        return DeviceError(
+            f"unit {heard[0]} answered a request for unit {c.unit}",
+            f"check [gate] unit ({c.unit}) against the module's address, and that no device "
+            "on the bus answers for every unit",
+            fault=DeviceFault.GARBLED,
+            detail=detail,
+        )
     return DeviceError(
         f"an answer that does not fit the request came back (unit {c.unit})",
         f"check that only one device on the bus has unit {c.unit}, and that the adapter does "
         "not echo what it sends",
         fault=DeviceFault.GARBLED,
-        detail=heard,
+        detail=detail,
     )
 
 
@@ -149,13 +158,16 @@ def _named(code: int | None) -> str:
     return f"{code} ({EXCEPTIONS.get(code, 'unknown') if code is not None else 'no code'})"
 
 
-def crc_ok(frame: bytes) -> bool:
-    """CRC-16/MODBUS over a whole RTU frame (its last two bytes, little-endian, are the CRC)."""
-    if len(frame) < 4:
-        return False
+def crc16(data: bytes) -> bytes:
+    """CRC-16/MODBUS of `data`, as it goes on the wire (little-endian)."""
     crc = 0xFFFF
-    for byte in frame[:-2]:
+    for byte in data:
         crc ^= byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc.to_bytes(2, "little") == frame[-2:]
+    return crc.to_bytes(2, "little")
+
+
+def crc_ok(frame: bytes) -> bool:
+    """A whole RTU frame whose last two bytes are the CRC of the rest."""
+    return len(frame) >= 4 and crc16(frame[:-2]) == frame[-2:]

@@ -271,6 +271,13 @@ class ModbusGate:
             self._heard = data
         return data
 
+    def _answer(self) -> bytes:
+        """The last answer as it came over the line, an adapter's echo of the request cut."""
+        heard = self._heard
+        if self._sent and heard.startswith(self._sent):
+            heard = heard[len(self._sent) :]
+        return heard
+
     def _fault(self, exc: Exception) -> Any:
         """Offline with the reason, grants ended, the client closed — except after a request
         that met plain silence: that client is returned open, for `_listen`."""
@@ -301,15 +308,13 @@ class ModbusGate:
         if isinstance(exc, DeviceError):
             return exc
         if isinstance(exc, ModbusIOException):  # nothing usable came back in time
-            heard = self._heard
-            if self._sent and heard.startswith(self._sent):
-                heard = heard[len(self._sent) :]  # an adapter that echoes what it sends
+            heard = self._answer()
             if not heard:
                 if self._late_s is not None:  # answers came late lately: likely late again
                     return modbus_faults.late(c, self._late_s)
                 return modbus_faults.silence(c)
             if modbus_faults.crc_ok(heard):
-                return modbus_faults.mismatch(c, f"heard {heard[:32].hex(' ')}")
+                return modbus_faults.mismatch(c, heard)
             return modbus_faults.garbled(c, heard)
         if isinstance(exc, ConnectionException | OSError):
             return modbus_faults.line_failed(c, _described(exc))
@@ -417,7 +422,7 @@ class ModbusGate:
             raise modbus_faults.refused_coil(c, getattr(reply, "exception_code", None))
         # FC05 answers with an echo: a stale or foreign answer is no confirmation
         if reply.function_code != 5 or reply.address != c.unlock_coil or reply.bits[:1] != [on]:
-            raise modbus_faults.mismatch(c, repr(reply))
+            raise modbus_faults.mismatch(c, self._answer())
 
     def _poll_inputs(self, client: Any, now: float) -> None:
         c = self.config
@@ -430,7 +435,7 @@ class ModbusGate:
             code = getattr(reply, "exception_code", None)
             raise modbus_faults.refused_inputs(c, code, first, first + count - 1)
         if reply.function_code != 2 or len(reply.bits) < count:
-            raise modbus_faults.mismatch(c, repr(reply))
+            raise modbus_faults.mismatch(c, self._answer())
         bits = reply.bits
         inputs = {k: bool(bits[v - first]) != c.inputs_active_low for k, v in numbers.items()}
         # Reached only with the relock confirmed since the last (re)connect: _serve relocks

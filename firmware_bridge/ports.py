@@ -25,25 +25,26 @@ BUSY = (errno.EBUSY, errno.EAGAIN)  # EAGAIN: the exclusive lock is taken
 NETWORK = (errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH)
 
 
-def open_port(port: str, section: str, **settings: Any) -> Any:
+def open_port(port: str, section: str, key: str = "port", **settings: Any) -> Any:
     """`serial.serial_for_url(port, exclusive=True, **settings)`; failures as DeviceError.
 
-    `section` is the config section naming the port ("gate", "printer", "reader")."""
+    `section` and `key` name the setting holding the port ("gate" and "port"; a serial
+    scanner's is "camera" and "path")."""
     import serial
 
     try:
         return serial.serial_for_url(port, exclusive=True, **settings)
     except (serial.SerialException, ValueError, OSError, termios.error) as exc:
-        raise port_error(port, section, exc) from None
+        raise port_error(port, section, exc, key) from None
 
 
-def check_port(port: str, section: str) -> None:
+def check_port(port: str, section: str, key: str = "port") -> None:
     """Open and close the port: raises the DeviceError a driver would meet, at once."""
-    open_port(port, section, timeout=0).close()
+    open_port(port, section, key, timeout=0).close()
 
 
-def port_error(port: str, section: str, exc: BaseException) -> DeviceError:
-    key = f"[{section}] port"
+def port_error(port: str, section: str, exc: BaseException, key: str = "port") -> DeviceError:
+    key = f"[{section}] {key}"
     detail = str(exc)
     if isinstance(exc, ValueError):  # pyserial: an unknown URL scheme or a bad setting
         return DeviceError(

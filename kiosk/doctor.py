@@ -132,7 +132,18 @@ def _guessable(pin: str) -> bool:
 
 def check_camera(config: KioskConfig, wait_s: float = 5.0) -> Iterator[Check]:
     camera = config.camera
-    if camera.type in ("serial-scanner", "hid-scanner"):
+    if camera.type == "serial-scanner":  # opened, as a folder or a plain file is "there" too
+        from firmware_bridge.ports import check_port
+
+        try:
+            check_port(camera.path, "camera", "path")
+        except DeviceError as exc:
+            busy = exc.fault is DeviceFault.BUSY  # most likely the running kiosk holds it
+            yield Check("scanner", busy, str(exc), exc.fix, warn=busy)
+            return
+        yield Check("scanner", True, f"serial-scanner at {camera.path} opens")
+        return
+    if camera.type == "hid-scanner":
         path = Path(camera.path)
         exists = path.exists() or "://" in camera.path
         yield Check(

@@ -263,3 +263,66 @@ def test_testing_a_device_the_config_lacks_is_one_line(
     )
     code, _, err = run(cli.main, ["device", "test", device, "--simulate", "--config", path], capsys)
     assert code == 2 and f"no {device} configured" in err and err.count("\n") == 1
+
+
+class OddModule:
+    """A Modbus "module" on a raw pty that answers every request well-formed but wrongly:
+    `unit_offset` answers as another unit, `coil_offset` echoes another coil."""
+
+    def __init__(self, unit_offset: int = 0, coil_offset: int = 0) -> None:
+        import threading
+        import tty
+
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self._slave = slave
+        self.path = os.ttyname(slave)
+        self.unit_offset, self.coil_offset = unit_offset, coil_offset
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        from firmware_bridge.modbus_faults import crc16
+
+        buffered = b""
+        while True:
+            try:
+                buffered += os.read(self.master, 256)
+            except OSError:  # closed: the test is over
+                return
+            while len(buffered) >= 8:  # FC05 and FC02 requests are 8 bytes each
+                request, buffered = buffered[:8], buffered[8:]
+                unit = request[0] + self.unit_offset
+                if request[1] == 5:
+                    coil = int.from_bytes(request[2:4], "big") + self.coil_offset
+                    body = bytes([unit, 5, *coil.to_bytes(2, "big"), *request[4:6]])
+                else:
+                    body = bytes([unit, 2, 1, 0])
+                os.write(self.master, body + crc16(body))
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self._slave)
+
+
+@pytest.mark.parametrize(
+    ("odd", "says"),
+    [
+        ({"unit_offset": 1}, "unit 2 answered a request for unit 1"),
+        ({"coil_offset": 1}, "an answer that does not fit the request came back"),
+    ],
+)
+def test_an_answer_to_another_request_is_said_in_bytes_not_python(
+    tmp_path: Path, odd: dict[str, int], says: str, capsys
+) -> None:
+    module = OddModule(**odd)
+    try:
+        config = device_config(tmp_path, "gate", module.path)
+        code, out, err = run(
+            cli.main, ["device", "test", "gate", "--config", config, "--timeout", "2"], capsys
+        )
+    finally:
+        module.close()
+    assert code == 3, out
+    assert says in failure(out)
+    assert "object at 0x" not in out + err and "Response(" not in out + err
+    assert "detail: heard 0" in out  # the bytes that came back, as hex

@@ -200,3 +200,22 @@ def test_doctor_names_the_signing_root_and_the_pins(tmp_path: Path, city: City) 
     (trust,) = [line for line in lines if line.startswith("✗ trust data")]
     assert "not pinned" in trust
     assert any(line.startswith(f"✓ trust roots: pinned: {new.hex()[:16]}") for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["folder", "file", "missing"])
+def test_a_serial_scanner_port_is_opened_not_just_found(
+    tmp_path: Path, city: City, kind: str
+) -> None:
+    """A folder or a regular file is there, yet no scanner: the check opens the port."""
+    port = tmp_path / "scanner"
+    if kind == "folder":
+        port.mkdir()
+    elif kind == "file":
+        port.write_text("")
+    path = write_config(tmp_path, city, camera=f'type = "serial-scanner"\npath = "{port}"')
+    code, lines = doctor(path)
+    assert code == 1
+    (scanner,) = [line for line in lines if line.startswith(("✓ scanner", "✗ scanner"))]
+    says = f"no such port {port}" if kind == "missing" else f"{port} is not a serial port"
+    assert scanner.startswith(f"✗ scanner: {says} — "), scanner
+    assert "[camera] path" in scanner

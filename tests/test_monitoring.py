@@ -481,7 +481,7 @@ def test_kiosk_run_wiring_serves_the_remote_endpoint_with_tls(
 
     path = remote_config(tmp_path, certificate, "127.0.0.0/8")
     text = path.read_text().replace(
-        '[trust]\n', f'[trust]\nstate_dir = "{tmp_path / "state"}"\n', 1
+        "[trust]\n", f'[trust]\nstate_dir = "{tmp_path / "state"}"\n', 1
     )
     path.write_text(text + '[camera]\ntype = "synthetic"\n[display]\ndriver = "dummy"\n')
     config = load_config(path)
