@@ -384,7 +384,7 @@ def test_screens_command_exits_1_when_text_does_not_fit(
     argv = ["screens", "--out", str(tmp_path), "--size", "200x200", "--screen", "rejected"]
     assert main([*argv, "--lang", "es"]) == 1
     out = capsys.readouterr().out
-    assert "rejected es 200x200: overflow: site" in out
+    assert "rejected es 200x200: cut: site" in out  # shortened with "…", and reported
     assert (tmp_path / "rejected-es-200x200.png").is_file()  # still drawn, to be looked at
 
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import uharfbuzz as hb
+import unicode_segmentation_rs as segmentation
 from bidi import get_display
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -249,3 +250,33 @@ def test_line_breaks_follow_uax14(engine: TextEngine) -> None:
     assert 1 in breaks and text.index("。") not in breaks and text.index("）") not in breaks
     assert text.index("（") + 1 not in breaks  # nor after an opening one
     assert break_opportunities("Действует до 30 июня 2030\u202fг.")[-2:] == [21, 28]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "     ",
+        "x" * 500,  # no break opportunity anywhere
+        "สมชายใจดีมากมายหลายอย่างที่สุดในโลก" * 4,  # Thai: no spaces between words
+        "확인할 수 없습니다 Cannot check 확인할수없습니다확인할수없습니다",
+        "👩\u200d👩\u200d👧\u200d👦" * 20,
+        "a" + "\u0301" * 200,  # one grapheme cluster wider than any line
+    ],
+    ids=["empty", "spaces", "500-char word", "thai", "korean-english", "zwj emoji", "marks"],
+)
+def test_odd_text_wraps_within_its_width(engine: TextEngine, text: str) -> None:
+    """Broken between grapheme clusters where no break is allowed: every line as wide as the
+    width allows (or one cluster), measured as drawn, and no loop without end."""
+    chain = chain_for("Kore")
+    for width in (1, 40, 300):
+        block = engine.layout(text, 24, chain, max_width=width, break_words=True)
+        rows = line_texts(block)
+        for line, row in zip(block.lines, rows, strict=True):
+            assert line.width <= width or len(list(segmentation.graphemes(row, True))) == 1
+        assert "".join(rows).replace(" ", "") == text.replace(" ", "")
+        size = engine.measure(text, 24, chain, max_width=width, break_words=True, cache=False)
+        drawn = engine.render(
+            text, 24, (0, 0, 0), chain, max_width=width, break_words=True, cache=False
+        )
+        assert drawn.get_size() == size

@@ -34,7 +34,6 @@ _PROBLEM_TEXT = {
 # first: a long translation takes room from the shape before its sentences shrink.
 _ICON_SHARES = (0.46, 0.38, 0.3)
 _PORTRAIT_ICON_SHARES = (0.5, 0.4, 0.3)
-_SHRINK = 0.92  # one step of the sentences' common size
 
 
 @dataclass(frozen=True)
@@ -232,12 +231,15 @@ def _staff_panel(canvas: Canvas, screen: Result, staff: Staff, panel: pygame.Rec
     weights = [1.4] * bool(staff.name) + [1.0] * bool(chips) + [1.0] * len(details)
     unit_h = (inner.h - outlines) / max(1.0, sum(weights))
     h = int(unit_h)
+    # Holder data has no length a layout can plan for (a 64-character name, 32 benefits):
+    # it shrinks to the smallest legible size before it may be shortened.
+    least = canvas.px(theme.LEAST)
     rows = [
         Line(
             "detail",
             text,
-            min(int(h * 0.62), canvas.px(theme.ENGLISH * 1.2)),
-            h // 4,
+            max(least, min(int(h * 0.62), canvas.px(theme.ENGLISH * 1.2))),
+            least,
             private=True,
             language=lang,
         )
@@ -247,11 +249,12 @@ def _staff_panel(canvas: Canvas, screen: Result, staff: Staff, panel: pygame.Rec
     y = float(inner.y)
     if staff.name:
         name_h = int(unit_h * 1.4)
+        # a title's size at most: in a tall portrait panel the name would outgrow the outcome
         name = Line(
             "name",
             staff.name,
-            int(name_h * 0.7),
-            name_h // 4,
+            max(least, min(int(name_h * 0.7), canvas.px(theme.TITLE))),
+            least,
             bold=True,
             private=True,
             auto_direction=True,
@@ -264,7 +267,7 @@ def _staff_panel(canvas: Canvas, screen: Result, staff: Staff, panel: pygame.Rec
     if chips:
         row = pygame.Rect(inner.x, int(y), inner.w, h + outlines)
         _chips(
-            canvas, [Line("flag", c, size, h // 4, language=lang) for c in chips], row, chip_stroke
+            canvas, [Line("flag", c, size, least, language=lang) for c in chips], row, chip_stroke
         )
         y += row.h
     for line in rows:

@@ -6,10 +6,12 @@ display knows where the language buttons are."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
 import pygame
+import unicode_segmentation_rs as segmentation
 
 from kiosk.ui import strings as S
 from kiosk.ui import theme
@@ -17,11 +19,13 @@ from kiosk.ui.fonts import FontChain, chain_for
 from kiosk.ui.i18n import ENGLISH, Language, Texts
 from kiosk.ui.icons import outcome_icon_on, present_card_picture, spinner
 from kiosk.ui.placement import Kind, Placed, Placement, clearance
-from kiosk.ui.screens import Frame, Idle, OutOfService, Reading, Result, Screen, Technician
+from kiosk.ui.screens import Frame, Idle, OutOfService, Reading, Result, Screen
 from kiosk.ui.text import TextEngine, text_pad
 from kiosk.ui.theme import INK, SCHEMES, SPECIMEN_BAND, Colour, Outcome, Scheme
 
 __all__ = ["Canvas", "Line", "Painter", "Placed", "Placement", "scheme_of"]
+
+SMALLEST = 6  # px: the kiosk's own words shrink to this, not to nothing, where they must
 
 
 class Painter:
@@ -29,7 +33,7 @@ class Painter:
         self.engine = engine or TextEngine()
 
     def paint(self, surface: pygame.Surface, screen: Screen, now: float | None = None) -> Placement:
-        from kiosk.ui import outcome
+        from kiosk.ui import menu, outcome
 
         canvas = Canvas(surface, self.engine, screen, time.monotonic() if now is None else now)
         if isinstance(screen, Idle):
@@ -41,7 +45,7 @@ class Painter:
         elif isinstance(screen, OutOfService):
             outcome.out_of_service(canvas, screen)
         else:
-            canvas.technician(screen)
+            menu.technician(canvas, screen)
         return canvas.placed
 
 
@@ -79,7 +83,7 @@ class Line:
 
 class Canvas:
     """One paint of one screen: geometry and text helpers, plus the simpler screens (the
-    outcome screens are in `kiosk.ui.outcome`)."""
+    outcome screens are in `kiosk.ui.outcome`, the technician menu in `kiosk.ui.menu`)."""
 
     def __init__(self, surface: pygame.Surface, engine: TextEngine, screen: Screen, now: float):
         self.surface, self.engine, self.now = surface, engine, now
@@ -143,14 +147,24 @@ class Canvas:
         rtl: bool | None,
         wrap: int,
         private: bool,
+        break_words: bool = False,
     ) -> tuple[int, int]:
         if not private:
-            return self.engine.measure(text, size, chain, bold=bold, rtl=rtl, max_width=wrap)
-        key = (text, size, chain, bold, rtl, wrap)
+            return self.engine.measure(
+                text, size, chain, bold=bold, rtl=rtl, max_width=wrap, break_words=break_words
+            )
+        key = (text, size, chain, bold, rtl, wrap, break_words)
         found = self._private.get(key)
         if found is None:
             found = self._private[key] = self.engine.measure(
-                text, size, chain, bold=bold, rtl=rtl, max_width=wrap, cache=False
+                text,
+                size,
+                chain,
+                bold=bold,
+                rtl=rtl,
+                max_width=wrap,
+                cache=False,
+                break_words=break_words,
             )
         return found
 
@@ -217,32 +231,50 @@ class Canvas:
         private: bool = False,
         auto_direction: bool = False,
         side_rtl: bool | None = None,
+        shorten: bool = False,
     ) -> pygame.Rect:
         """Set `text` in `box`, shrinking it (to `min_size`) until it fits.
 
         `align` start/end is the start of the screen's direction (`side_rtl`, by default the
         screen language's), not the text's own: an English line under Arabic is set right,
         with the lines above it. `auto_direction`: the text's own first strong letter sets
-        its direction (names and the site's name, which may be in another script)."""
+        its direction (names and the site's name, which may be in another script).
+
+        What does not fit at `min_size` never runs over anything else. Data of any length
+        (`shorten`, and holder data) is shortened to end in "…"; the kiosk's own sentences
+        shrink further instead, as "स्वीकार नहीं…" cut to "स्वीकार…" would say the opposite."""
         box = box.clip(self.surface.get_rect())
         language = language or self.language
         chain, rtl = self._chain_and_rtl(language, chain, rtl, auto_direction)
         colour = colour or self.scheme.text
         floor = min_size or max(8, int(size * 0.6))
-        used = size
+        shorten = shorten or private
+        least = floor if shorten else min(floor, SMALLEST)
+        used, break_words = size, False
         while True:
             wrap = max(1, box.w - 2 * text_pad(used))
-            width, height = self._measure(text, used, chain, bold, rtl, wrap, private)
-            if (width <= box.w and height <= box.h) or used <= floor:
+            width, height = self._measure(text, used, chain, bold, rtl, wrap, private, break_words)
+            if width <= box.w and height <= box.h:
                 break
-            used = max(floor, int(used * 0.9))
-        # Words shrink before they break; only at the floor is a too-long word (a name with
-        # no spaces) broken between characters.
-        break_words = width > box.w
+            if used <= floor and width > box.w and not break_words:
+                # Words shrink before they break; only at the floor is a too-long word (a
+                # name with no spaces) broken between characters.
+                break_words = True
+                continue
+            if used <= least:
+                break
+            # Far too large (a panel many times taller than wide): jump close to the size
+            # that fits rather than step down from a size FreeType would render for seconds.
+            ratio = min(box.w / width, (box.h / height) ** 0.5)
+            step = ratio if ratio < 0.5 else 0.9
+            used = max(floor if used > floor else least, int(used * step))
+        shown = text
+        if shorten and (width > box.w or height > box.h):
+            shown = self._shortened(text, used, chain, bold, rtl, wrap, private, break_words, box)
         right = self.rtl if side_rtl is None else side_rtl
         side = "centre" if align == "centre" else "right" if (align == "start") == right else "left"
         surf = self.engine.render(
-            text,
+            shown,
             used,
             colour,
             chain,
@@ -264,10 +296,49 @@ class Canvas:
             y = box.y + (box.h - surf.get_height()) // 2
         elif valign == "bottom":
             y = box.bottom - surf.get_height()
-        self.surface.blit(surf, (x, y))
         rect = pygame.Rect(x, y, surf.get_width(), surf.get_height())
-        self.placed.append(Placed(role, text, box, rect, used, size))
+        # Never a pixel outside the box, whatever the text: what still does not fit (a box
+        # too small for even "…") is cut at its edge, and reported by the placement check.
+        drawn = rect.clip(box)
+        self.surface.blit(surf, drawn.topleft, drawn.move(-x, -y))
+        self.placed.append(
+            Placed(role, shown, box, rect, used, size, cut=shown != text, floor=floor)
+        )
         return rect
+
+    def _shortened(
+        self,
+        text: str,
+        size: int,
+        chain: FontChain,
+        bold: bool,
+        rtl: bool | None,
+        wrap: int,
+        private: bool,
+        break_words: bool,
+        box: pygame.Rect,
+    ) -> str:
+        """The longest start of `text` (whole grapheme clusters) that fits the box with "…"
+        after it: a technician's long error line, a name no size can hold."""
+        ends = [0, *itertools.accumulate(len(g) for g in segmentation.graphemes(text, True))]
+
+        def fits(n: int) -> bool:
+            shown = self._cut(text, ends[n])
+            w, h = self._measure(shown, size, chain, bold, rtl, wrap, private, break_words)
+            return w <= box.w and h <= box.h
+
+        low, high = 0, len(ends) - 1  # fits(low) is assumed: "…" alone, cut at the edge if not
+        while low < high:
+            mid = (low + high + 1) // 2
+            if fits(mid):
+                low = mid
+            else:
+                high = mid - 1
+        return self._cut(text, ends[low])
+
+    @staticmethod
+    def _cut(text: str, end: int) -> str:
+        return text[:end].rstrip() + "…"
 
     # -- frame and icons ----------------------------------------------------------------
 
@@ -300,7 +371,9 @@ class Canvas:
                 self.px(theme.SMALL),
                 colour=self.scheme.quiet,
                 valign="centre",
+                min_size=self.px(theme.LEAST),  # a site's name may be 200 characters long
                 auto_direction=True,
+                shorten=True,
             )
         return stripe + band
 
@@ -460,89 +533,3 @@ class Canvas:
         for line, h in zip(lines, heights, strict=True):
             self.place(line, pygame.Rect(column.x, y, column.w, h))
             y += h + gap
-
-    # -- technician ---------------------------------------------------------------------
-
-    def preview(self, image: tuple[int, int, bytes], pane: pygame.Rect, y: int, below: int) -> int:
-        """The decoder's view, scaled into the pane; returns where the text goes on."""
-        width, height, pixels = image
-        gray = pygame.image.frombuffer(pixels, (width, height), "P")
-        gray.set_palette([(v, v, v) for v in range(256)])
-        room_h = max(16, pane.bottom - y - below - self.margin // 4)
-        scale = min(pane.w / width, room_h / height)
-        size = (max(1, int(width * scale)), max(1, int(height * scale)))
-        rect = self.surface.blit(pygame.transform.scale(gray, size), (pane.x, y))
-        self.shape("preview", rect)
-        return rect.bottom + self.margin // 4
-
-    def technician(self, screen: Technician) -> None:
-        t = Texts(screen.language)
-        title_h = self.px(0.13)
-        self.text(
-            "title",
-            t(S.TECHNICIAN_MENU),
-            self.box(self.margin, self.top, self.w - 2 * self.margin, title_h),
-            self.px(theme.BODY),
-            bold=True,
-            valign="centre",
-        )
-        top = self.top + title_h + self.margin // 2
-        list_w = int(self.w * (0.42 if self.portrait else 0.3))
-        item_h = min(self.px(0.09), (self.h - top - self.margin) // max(1, len(screen.items)))
-        air_x, air_y = max(4, item_h // 5), clearance(0) + 1  # clear of the plate's edge
-        items = [
-            Line(f"item:{i}", t(item), int(item_h * 0.5), int(item_h * 0.3))
-            for i, item in enumerate(screen.items)
-        ]
-        inset = (-2 * air_x, -2 * air_y)
-        item_size = self.common_size(items, list_w + inset[0], item_h - 4 + inset[1])
-        for i, item in enumerate(items):
-            rect = self.box(self.margin, top + i * item_h, list_w, item_h - 4)
-            chosen = i == screen.selected
-            if chosen:
-                pygame.draw.rect(self.surface, theme.SELECTED, rect, 0, item_h // 6)
-                self.shape(item.role, rect, Kind.FRAME)
-            self.text(
-                item.role,
-                item.text,
-                rect.inflate(*inset),
-                item_size,
-                colour=INK if chosen else self.scheme.text,
-                valign="centre",
-                min_size=item.floor,
-            )
-        pane_x = self.margin * 2 + list_w
-        pane = self.box(pane_x, top, self.w - pane_x - self.margin, self.h - top - self.margin)
-        pygame.draw.rect(self.surface, self.scheme.quiet, pane, 2, 8)
-        self.shape("pane", pane, Kind.FRAME, 2)
-        inner = pane.inflate(-self.margin // 2 - 8, -self.margin // 2 - 8)
-        rect = self.text(
-            "pane-title",
-            t(screen.pane_title),
-            pygame.Rect(inner.x, inner.y, inner.w, self.px(0.08)),
-            self.px(theme.ENGLISH * 1.2),
-            bold=True,
-        )
-        y = rect.bottom + self.margin // 4
-        # The pane's lines are the kiosk's own English (codes, paths, versions): as large as
-        # the menu's items, so they read as well as the items in any script.
-        size = item_size
-        line_h = int(size * 1.3)
-        if screen.preview is not None:
-            y = self.preview(screen.preview, inner, y, len(screen.pane_lines) * line_h)
-        for text in screen.pane_lines:
-            if not text:
-                continue
-            if y + line_h > inner.bottom:
-                break
-            # long lines wrap (up to three lines) rather than shrink
-            rect = self.text(
-                "pane",
-                text,
-                pygame.Rect(inner.x, y, inner.w, min(inner.bottom - y, line_h * 3)),
-                size,
-                language=ENGLISH,
-                rtl=False,
-                min_size=size * 2 // 3,
-            )
-            y = rect.bottom + line_h // 5

@@ -1,5 +1,7 @@
-"""What a paint placed where, and what is wrong with it: text outside its box or the screen,
-two things drawn over each other, a label touching the outline around it.
+"""What a paint placed where, and what is wrong with it: text outside its box or the screen
+(the painter cuts its pixels at the box, but the layout failed), text shortened with "…" or
+set under its smallest size, two things drawn over each other, a label touching the outline
+around it.
 
 The painter records every text, shape (icon, picture) and frame (an outline or a filled
 plate that holds text) it draws; `Placement.problems` checks every one against every other,
@@ -30,6 +32,8 @@ class Placed:
     wanted: int = 0  # text: font size asked for
     kind: Kind = Kind.TEXT
     stroke: int = 0  # frame: the outline's width, 0 for a filled plate
+    cut: bool = False  # text: shortened with "…" to fit its box (`text` is what is shown)
+    floor: int = 0  # text: the smallest size it should be set at
 
     @property
     def fits(self) -> bool:
@@ -59,6 +63,10 @@ class Placement(list[Placed]):
                 found.append(
                     f"overflow: {p.label()} {_xywh(p.rect)} outside its box {_xywh(p.box)}"
                 )
+            if p.cut:
+                found.append(f"cut: {p.label()} shortened to fit its box {_xywh(p.box)}")
+            if p.kind is Kind.TEXT and p.size < p.floor:
+                found.append(f"too small: {p.label()} set at {p.size} px, under {p.floor} px")
             if not screen.contains(p.rect):
                 found.append(f"off screen: {p.label()} {_xywh(p.rect)}")
         ink = [p for p in self if p.kind is not Kind.FRAME]

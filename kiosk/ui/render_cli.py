@@ -15,8 +15,8 @@ def _size(text: str) -> tuple[int, int]:
         w, h = (int(x) for x in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 800x480, not {text!r}") from None
-    if not (200 <= w <= 8000 and 200 <= h <= 8000):
-        raise argparse.ArgumentTypeError(f"size {text} is out of range (200..8000 per side)")
+    if not (200 <= w <= 16_384 and 200 <= h <= 16_384):  # what [display] size accepts
+        raise argparse.ArgumentTypeError(f"size {text} is out of range (200..16384 per side)")
     return w, h
 
 

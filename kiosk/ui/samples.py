@@ -52,6 +52,19 @@ def staff_sample(lang: Language) -> Staff:
     )
 
 
+def long_staff_sample(lang: Language) -> Staff:
+    """The most a card can put on the staff panel: a 64-character name (the card format's
+    limit) in the language's script, every benefit and two codes the kiosk has no words for,
+    and both dates."""
+    return Staff(
+        name=" ".join([_NAMES.get(lang.code, "Alex Morgan")] * 64)[:64],
+        age_flags=("18+", "21+"),
+        benefits=(*S.BENEFIT_NAMES, "food-pantry", "x" * 32),
+        dob=date(1990, 5, 17),
+        valid_until=date(2030, 6, 30),
+    )
+
+
 def sample(name: str, lang: Language, languages: tuple[Language, ...] = LANGUAGES) -> Screen:
     frame = Frame(site=SITE)
     if name == "idle":
@@ -67,6 +80,17 @@ def sample(name: str, lang: Language, languages: tuple[Language, ...] = LANGUAGE
             lang,
             counter=True,
             staff=staff_sample(lang),
+            pass_printed=True,
+            seconds_left=10,
+            frame=frame,
+        )
+    if name == "counter-long":
+        return Result(
+            Outcome.ACCEPTED,
+            Reason.ACCEPTED,
+            lang,
+            counter=True,
+            staff=long_staff_sample(lang),
             pass_printed=True,
             seconds_left=10,
             frame=frame,
@@ -114,6 +138,7 @@ def names() -> list[str]:
         "reading",
         "accepted",
         "counter",
+        "counter-long",
         "grace",
         "specimen",
         "rejected",

@@ -53,12 +53,19 @@ def waveform(outcome: Outcome, volume: float, rate: int = RATE) -> np.ndarray:
     return (samples * 32767).astype(np.int16)
 
 
+MAX_RECORDING = 8 * 2**20  # bytes: 95 s of 44.1 kHz mono WAV, for words that take seconds
+
+
 def recorded(voice_dir: Path, outcome: Outcome, lang: str) -> Path | None:
-    """A recording of the outcome's words in the language, if a site made one."""
+    """A recording of the outcome's words in the language, if a site made one (a file of a
+    sane size: what is played is loaded on the loop's thread)."""
     for suffix in (".ogg", ".wav"):
         path = voice_dir / lang / f"{outcome.value}{suffix}"
-        if path.is_file():
-            return path
+        try:
+            if path.is_file() and path.stat().st_size <= MAX_RECORDING:
+                return path
+        except OSError:  # gone between the two looks
+            continue
     return None
 
 
@@ -79,6 +86,9 @@ class Sounds:
         self.problem: str | None = None
         self._mixer: Any = None
         self._cache: dict[Outcome, Any] = {}
+        # Spoken files as loaded (None: one that would not load), per path and version, so
+        # a card's result never waits for a file to be read and decoded again.
+        self._spoken: dict[Path, tuple[tuple[int, int], Any]] = {}
 
     def _open(self) -> Any:
         if self._mixer is None and self.problem is None:
@@ -129,12 +139,25 @@ class Sounds:
         sound.set_volume(self.volume)
         channel = sound.play()
         voice = self.voice_file(outcome, lang)
-        if voice is not None and channel is not None:
-            try:
-                spoken = mixer.Sound(str(voice))
-            except (RuntimeError, OSError) as exc:  # pygame.error: a damaged recording
-                log.warning("cannot play %s: %s; the tone only", voice, exc)
-                return True
+        spoken = self._load(mixer, voice) if voice is not None and channel is not None else None
+        if spoken is not None:
             spoken.set_volume(self.volume)
             channel.queue(spoken)
         return True
+
+    def _load(self, mixer: Any, path: Path) -> Any:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        version = (info.st_mtime_ns, info.st_size)  # a prompt made again, a new recording
+        found = self._spoken.get(path)
+        if found is not None and found[0] == version:
+            return found[1]
+        try:
+            sound = mixer.Sound(str(path))
+        except (RuntimeError, OSError) as exc:  # pygame.error: a damaged recording
+            log.warning("cannot play %s: %s; the tone only", path, exc)  # once per version
+            sound = None
+        self._spoken[path] = (version, sound)
+        return sound

@@ -84,3 +84,4 @@ TITLE = 1 / 11
 BODY = 1 / 15
 ENGLISH = 1 / 20
 SMALL = 1 / 22
+LEAST = 1 / 40  # data of any length (a holder's name, a site's name) shrinks to this

@@ -17,13 +17,19 @@ voice chosen for each language and why.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
+import os
 import re
+import selectors
 import shutil
+import signal
+import stat
 import subprocess
 import threading
+import time
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,7 +58,13 @@ CEILING_DB = -1.0  # ...as far as no peak goes above this
 SILENCE_DB = -50.0  # quieter ends are trimmed: the words follow the tone at once
 PAD_S = 0.03
 FORMAT = "1"  # in every key: change it when synthesis or processing changes
-TIMEOUT_S = 30.0
+TIMEOUT_S = 30.0  # one prompt takes espeak-ng well under a second on a Raspberry Pi
+QUERY_TIMEOUT_S = 10.0  # --version, --voices: instant when espeak-ng works at all
+MAX_OUTPUT = 16 * 2**20  # bytes: a 5 s prompt is 0.2 MB; a runaway espeak-ng is cut off
+MAX_SPOKEN_S = 30.0  # longer output is not a prompt
+RATES = range(8_000, 192_001)  # sample rates a real WAV from espeak-ng can have
+LEFTOVER_S = 600.0  # a temporary file this old is a crash's leftover, not another writer's
+_POLL_S = 0.1  # how soon a stopping kiosk ends a running espeak-ng
 
 SPOKEN = (Outcome.ACCEPTED, Outcome.REJECTED, Outcome.CANT_CHECK, Outcome.OUT_OF_SERVICE)
 
@@ -83,6 +95,7 @@ _WORDS: dict[Outcome, tuple[str, ...]] = {
     Outcome.OUT_OF_SERVICE: (S.OUT_OF_SERVICE, S.SEE_STAFF),
 }
 _STOPS = (".", "!", "?", "。", "！", "？", "।", "۔", "؟")
+QUERIES = ("--version", "--voices")
 
 
 def prompt_words(outcome: Outcome, counter: bool) -> tuple[str, ...]:
@@ -100,16 +113,88 @@ def prompt_text(outcome: Outcome, lang: Language, counter: bool) -> str:
     return " ".join(p if p.endswith(_STOPS) else p + "." for p in parts)
 
 
-def _run(args: list[str], given: bytes = b"") -> bytes:
+class Unanswered(DeviceError):
+    """espeak-ng did not finish in time: it will not do better for the next prompt."""
+
+
+def _run(
+    args: list[str],
+    given: bytes = b"",
+    stop: threading.Event | None = None,
+    timeout: float | None = None,
+) -> bytes:
+    """Run espeak-ng and return what it wrote: at most MAX_OUTPUT bytes, within `timeout`
+    (TIMEOUT_S), and ended at once when `stop` is set (the kiosk is stopping). A hung or
+    runaway espeak-ng is killed with anything it started."""
+    timeout = TIMEOUT_S if timeout is None else timeout
     try:
-        # no shell: the binary is the one on PATH, the words go in on stdin, not as arguments
-        done = subprocess.run(args, input=given, capture_output=True, timeout=TIMEOUT_S)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        # no shell: the binary is the one on PATH, the words go in on stdin, not as arguments;
+        # its own session, so that a kill reaches whatever it started
+        proc = subprocess.Popen(  # noqa: S603
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
         raise DeviceError(f"{args[0]} failed: {exc}") from None
-    if done.returncode != 0:
-        said = done.stderr.decode(errors="replace").strip().splitlines()
-        raise DeviceError(f"{args[0]} {args[1]} failed: {said[0] if said else done.returncode}")
-    return done.stdout
+    try:
+        out, err = _collect(proc, args[0], given, stop, time.monotonic() + timeout, timeout)
+    except BaseException:
+        # the whole group: a wrapper script's espeak-ng may hold the pipes after it exits
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    finally:
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    if proc.returncode != 0:
+        said = err.decode(errors="replace").strip().splitlines()
+        raise DeviceError(f"{args[0]} {args[1]} failed: {said[0] if said else proc.returncode}")
+    return out
+
+
+def _collect(
+    proc: subprocess.Popen[bytes],
+    name: str,
+    given: bytes,
+    stop: threading.Event | None,
+    deadline: float,
+    timeout: float,
+) -> tuple[bytes, bytes]:
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    with contextlib.suppress(BrokenPipeError):  # it may exit without reading its input
+        proc.stdin.write(given)  # a sentence: far less than a pipe holds, so it never blocks
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+    got: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    total = 0
+    with selectors.DefaultSelector() as selector:
+        for fd in got:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() or proc.poll() is None:
+            if stop is not None and stop.is_set():
+                raise DeviceError(f"{name}: stopped, the kiosk is stopping")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unanswered(f"{name} did not finish in {timeout:g} s")
+            if not selector.get_map():  # both pipes closed: wait for it to exit
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(min(left, _POLL_S))
+                continue
+            for key, _ in selector.select(min(left, _POLL_S)):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                total += len(chunk)
+                if total > MAX_OUTPUT:
+                    raise DeviceError(f"{name} wrote more than {MAX_OUTPUT >> 20} MB")
+                got[key.fd].append(chunk)
+    return b"".join(got[proc.stdout.fileno()]), b"".join(got[proc.stderr.fileno()])
 
 
 @dataclass(frozen=True)
@@ -119,12 +204,13 @@ class Espeak:
     voices: frozenset[str]  # language names of the installed espeak-ng voices, lower case
 
     @classmethod
-    def find(cls, name: str = ESPEAK) -> Espeak:
+    def find(cls, name: str = ESPEAK, stop: threading.Event | None = None) -> Espeak:
         binary = shutil.which(name)
         if binary is None:
             raise DeviceError(f"{name} is not installed (apt install espeak-ng)")
-        release = _run([binary, "--version"]).decode(errors="replace").strip().splitlines()
-        listing = _run([binary, "--voices"]).decode(errors="replace").splitlines()
+        asked = [_run([binary, q], stop=stop, timeout=QUERY_TIMEOUT_S) for q in QUERIES]
+        release = asked[0].decode(errors="replace").strip().splitlines()
+        listing = asked[1].decode(errors="replace").splitlines()
         # columns: Pty Language Age/Gender VoiceName File Other-languages; MBROLA voices
         # (mb/…) are listed whether or not their data is installed, so they do not count
         voices = frozenset(
@@ -142,20 +228,24 @@ class Espeak:
     def voice_for(self, code: str) -> str | None:
         return next((v for v in VOICES.get(code, ()) if v.lower() in self.voices), None)
 
-    def say(self, text: str, voice: str) -> np.ndarray:
+    def say(self, text: str, voice: str, stop: threading.Event | None = None) -> np.ndarray:
         """The text spoken, mono int16 at RATE, trimmed and levelled."""
         args = [self.binary, "-v", voice, "-s", str(WPM), "-a", str(AMPLITUDE), "-b", "1"]
-        out = _run([*args, "--stdout"], text.encode())
+        out = _run([*args, "--stdout"], text.encode(), stop)
         try:
             with wave.open(io.BytesIO(out)) as w:
                 if w.getsampwidth() != 2:
                     raise DeviceError(f"{self.binary}: {8 * w.getsampwidth()}-bit output")
                 channels, rate = w.getnchannels(), w.getframerate()
+                if rate not in RATES:
+                    raise DeviceError(f"{self.binary}: output at {rate} Hz")
                 # espeak-ng streams: its header's frame count is a placeholder, read to the end
                 raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         except (wave.Error, EOFError) as exc:
             raise DeviceError(f"{self.binary}: not a WAV stream ({exc})") from None
         x = raw[: len(raw) // channels * channels].reshape(-1, channels).mean(axis=1) / 32768
+        if len(x) > MAX_SPOKEN_S * rate:
+            raise DeviceError(f"{self.binary}: {len(x) / rate:.0f} s of output for a prompt")
         if rate != RATE:
             t = np.arange(int(len(x) * RATE / rate)) * (rate / RATE)
             x = np.interp(t, np.arange(len(x)), x)
@@ -203,10 +293,44 @@ class Prompt:
         return self.wav.with_suffix(".key")
 
     def current(self) -> bool:
+        """The prompt is made for these words and settings, and its file is a sound the
+        mixer can play. Anything else — a missing, damaged or foreign key or WAV, a link, a
+        FIFO, a folder — makes it again; none of it can stop the kiosk or hang a check."""
         try:
-            return self.wav.is_file() and self.key_file.read_text() == self.key
-        except OSError:
+            key = _read_regular(self.key_file, len(self.key) + 1)
+            if key != self.key.encode():
+                return False
+            with os.fdopen(_open_regular(self.wav), "rb") as file, wave.open(file) as w:
+                frames = w.getnframes()
+                # the header read, the file stands at the samples: are they all there?
+                whole = os.fstat(file.fileno()).st_size >= file.tell() + 2 * frames
+                shape = (w.getnchannels(), w.getsampwidth(), w.getframerate())
+                return whole and shape == (1, 2, RATE) and 0 < frames <= MAX_SPOKEN_S * RATE
+        except (OSError, EOFError, wave.Error):
             return False
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor of `path` if it is a regular file: never follows a link, never waits on
+    a FIFO (OSError otherwise)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    with os.fdopen(_open_regular(path), "rb") as file:
+        return file.read(limit)
+
+
+def _real_folder(folder: Path) -> None:
+    """Make `folder` (and its parents); refuse one that is a link: the prompts are written
+    where the state folder is, not wherever a link points."""
+    if folder.is_symlink():
+        raise OSError(errno.ELOOP, "is a symbolic link, refused", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 class Prompts:
@@ -224,7 +348,8 @@ class Prompts:
         self.languages = tuple(languages)
         self.counter = counter
         self.binary = binary
-        self.problem: str | None = None  # espeak-ng missing or broken: no prompts at all
+        # espeak-ng missing, broken or hung, or the folder unwritable: no prompts (more)
+        self.problem: str | None = None
         self.reasons: dict[str, str] = {}  # language code -> why it has no voice
         self.voices: dict[str, str] = {}  # language code -> the espeak-ng voice it speaks
         self._ready: dict[tuple[Outcome, str], Path] = {}
@@ -245,8 +370,10 @@ class Prompts:
 
     def espeak(self) -> Espeak | None:
         try:
-            return Espeak.find(self.binary)
+            return Espeak.find(self.binary, self._stop)
         except DeviceError as exc:
+            if self._stop.is_set():
+                return None
             self.problem = str(exc)
             self._once("espeak", f"spoken results off, tones only: {exc}")
             return None
@@ -272,18 +399,34 @@ class Prompts:
         return prompts
 
     def build(self) -> int:
-        """Make every prompt that is missing or out of date; returns how many were made."""
+        """Make every prompt that is missing or out of date; returns how many were made.
+        `problem` says why when none could be (no espeak-ng, an unwritable folder, an
+        espeak-ng that does not answer)."""
         espeak = self.espeak()
         if espeak is None:
             return 0
+        prompts = self.plan(espeak)
+        try:
+            for folder in [self.folder, *sorted({p.wav.parent for p in prompts})]:
+                _real_folder(folder)
+                if folder != self.folder:
+                    _remove_leftovers(folder)
+        except OSError as exc:
+            self.problem = f"cannot write the prompts in {self.folder}: {_why(exc)}"
+            return 0
         made = 0
-        for prompt in self.plan(espeak):
+        for prompt in prompts:
             if self._stop.is_set():
                 break
             if not prompt.current():
                 try:
                     self._make(espeak, prompt)
+                except Unanswered as exc:  # the next prompt would wait as long: give up
+                    self.problem = str(exc)
+                    break
                 except (DeviceError, OSError) as exc:
+                    if self._stop.is_set():  # ended by the kiosk's stop: nothing to report
+                        break
                     topic = f"{prompt.lang.code}/{prompt.outcome.value}"
                     self._once(topic, f"no spoken result {topic}: {exc}; its tone only")
                     continue
@@ -292,12 +435,8 @@ class Prompts:
         return made
 
     def _make(self, espeak: Espeak, prompt: Prompt) -> None:
-        folder = prompt.wav.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        for leftover in folder.glob(f".*{TMP_MARK}*"):  # a write a crash interrupted
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        atomic_write(prompt.wav, wav_bytes(espeak.say(prompt.text, prompt.voice)))
+        samples = espeak.say(prompt.text, prompt.voice, self._stop)
+        atomic_write(prompt.wav, wav_bytes(samples))
         atomic_write(prompt.key_file, prompt.key.encode())  # last: a crash leaves it stale
 
     def start(self) -> None:
@@ -312,6 +451,8 @@ class Prompts:
     def _build_quietly(self) -> None:
         try:
             self.build()
+            if self.problem is not None:  # `kiosk voice build` says it as its error instead
+                self._once("espeak", f"spoken results off, tones only: {self.problem}")
         except Exception:  # the top of a thread: the kiosk keeps its tones
             log.exception("spoken results: making the prompts failed; tones only")
         finally:
@@ -354,6 +495,19 @@ class Prompts:
                 fixes.append("apt install espeak-ng")
             fixes.append(f"record prompts into {voice_dir}/<lang>/ (see its README.md)")
         return not silent, "; ".join(parts), ", or ".join(fixes)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Temporary files a crash (or a power cut) left behind. A fresh one is another
+    process's write in progress — `kiosk voice build` beside a starting kiosk — and stays."""
+    for leftover in folder.glob(f".*{TMP_MARK}*"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.lstat().st_mtime > LEFTOVER_S:
+                leftover.unlink()
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 def prompts_for(config: KioskConfig) -> Prompts:

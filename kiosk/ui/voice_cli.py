@@ -9,13 +9,15 @@ from pathlib import Path
 
 def cmd_build(args: argparse.Namespace) -> int:
     from kiosk.config import load_config
-    from kiosk.errors import EXIT_OK
+    from kiosk.errors import EXIT_OK, DeviceError
     from kiosk.ui.sound import VOICE_DIR, recorded
     from kiosk.ui.voice import SPOKEN, Espeak, prompts_for, seconds
 
     prompts = prompts_for(load_config(args.config))
     Espeak.find(prompts.binary)  # missing: one line and exit 3, before anything is written
     made = prompts.build()
+    if prompts.problem is not None:  # an unwritable folder, an espeak-ng that hangs
+        raise DeviceError(prompts.problem)
     for lang in prompts.languages:
         code = lang.code
         own = [o.value for o in SPOKEN if recorded(VOICE_DIR, o, code)]
