@@ -46,6 +46,8 @@ make_root() {
 mounts() {
     mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
     mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
+    # the device simulators are pseudo-terminals
+    mountpoint -q "$root/dev/pts" || mount --bind /dev/pts "$root/dev/pts"
     mountpoint -q "$root/sys" || mount -t sysfs sysfs "$root/sys"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
@@ -53,7 +55,7 @@ mounts() {
     fi
 }
 unmount() {
-    for m in proc dev sys; do umount "$root/$m" 2>/dev/null || true; done
+    for m in proc dev/pts dev sys; do umount "$root/$m" 2>/dev/null || true; done
 }
 trap unmount EXIT
 
