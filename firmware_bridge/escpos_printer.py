@@ -23,8 +23,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from firmware_bridge.errors import DeviceAttention, DeviceError, DeviceFault
 from firmware_bridge.ports import open_port
-from kiosk.errors import DeviceAttention, DeviceError, DeviceFault
 
 DLE_EOT = b"\x10\x04"
 FONT_CANDIDATES = (

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from kiosk.errors import DeviceError
+from firmware_bridge.errors import DeviceError
 
 
 class GateEvent(StrEnum):

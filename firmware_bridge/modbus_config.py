@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from kiosk.errors import DeviceError
+from firmware_bridge.errors import DeviceError
 
 BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
 MAX_READ_BITS = 2000  # the most discrete inputs one Modbus read (FC02) may ask for

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kiosk.errors import DeviceAttention, DeviceError, DeviceFault
+from firmware_bridge.errors import DeviceAttention, DeviceError, DeviceFault
 
 if TYPE_CHECKING:
     from firmware_bridge.modbus_config import ModbusGateConfig

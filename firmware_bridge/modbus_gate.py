@@ -35,10 +35,10 @@ import time
 from typing import Any
 
 from firmware_bridge import modbus_faults
+from firmware_bridge.errors import DeviceError, DeviceFault
 from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
 from firmware_bridge.modbus_config import ModbusGateConfig
 from firmware_bridge.ports import check_port
-from kiosk.errors import DeviceError, DeviceFault
 
 __all__ = ["ModbusGate", "ModbusGateConfig"]  # the config is built from here too
 

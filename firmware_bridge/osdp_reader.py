@@ -34,9 +34,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from firmware_bridge.errors import DeviceError, DeviceFault
 from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
 from firmware_bridge.ports import open_port
-from kiosk.errors import DeviceError, DeviceFault
 
 log = logging.getLogger(__name__)
 MAX_CARD_BYTES = 64  # libosdp's limit for one card read

@@ -17,7 +17,7 @@ import pwd
 import termios
 from typing import Any
 
-from kiosk.errors import DeviceError, DeviceFault
+from firmware_bridge.errors import DeviceError, DeviceFault
 
 NOTHING_BEHIND = (errno.ENXIO, errno.ENODEV, errno.EIO)
 NOT_A_PORT = (errno.ENOTTY, errno.EISDIR, errno.ENOTDIR, errno.EINVAL)

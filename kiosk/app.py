@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import Gate, GateEvent, GateSignal, Grant
 from kiosk import technician
 from kiosk.audit import Audit, Metrics
 from kiosk.card import Decision, verify_card
-from kiosk.errors import DeviceError
 from kiosk.grants import Ended, GrantTracker, WaitingRead, verdict_screen
 from kiosk.notify import Notifier
 from kiosk.passes import PassOutcome, PassWorker, Printer

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from firmware_bridge.errors import DeviceError as BridgeError
 from kiosk.card import Card, Decision, verify_card
 from kiosk.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
+from kiosk.hardware import kiosk_error
 from kiosk.policy import Mode, Policy, Stale
 from kiosk.trust import TrustStore, parse_bundle, trust_report
 from kiosk.trust_state import TrustState, read_limited
@@ -535,6 +537,9 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, pro
     except KioskError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BridgeError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return kiosk_error(exc).exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

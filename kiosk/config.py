@@ -398,10 +398,10 @@ def _device_type(data: dict[str, Any], name: str, types_: tuple[str, ...], path:
 
 
 def _devices(data: dict[str, Any], path: Path) -> DeviceConfig:
+    from firmware_bridge.errors import DeviceError
     from firmware_bridge.escpos_printer import PrinterConfig
     from firmware_bridge.modbus_gate import ModbusGateConfig
     from firmware_bridge.osdp_reader import OsdpReaderConfig
-    from kiosk.errors import DeviceError
 
     gate_type = _device_type(data, "gate", GATE_TYPES, path)
     printer_type = _device_type(data, "printer", PRINTER_TYPES, path)

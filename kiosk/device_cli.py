@@ -21,8 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.errors import DeviceError
 from kiosk.config import DeviceConfig, load_device_config
-from kiosk.errors import EXIT_DEVICE, EXIT_OK, EXIT_REJECTED, ConfigError, DeviceError
+from kiosk.errors import EXIT_DEVICE, EXIT_OK, EXIT_REJECTED, ConfigError
+from kiosk.hardware import kiosk_error
 
 FAULTS = ("none", "silent", "garbled", "slow", "paper-out", "cover-open", "no-passage")
 
@@ -129,7 +131,7 @@ def _failed(error: DeviceError, name: str = "") -> int:
     print(f"✗ {name + ': ' if name else ''}{error.advice()}")
     if error.detail:
         print(f"  detail: {error.detail}")
-    return error.exit_code
+    return kiosk_error(error).exit_code
 
 
 def _test_gate(config: DeviceConfig, timeout: float) -> int:

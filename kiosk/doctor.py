@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from firmware_bridge.errors import DeviceError as BridgeError
+from firmware_bridge.errors import DeviceFault
 from kiosk.config import KioskConfig, load_config
-from kiosk.errors import EXIT_OK, EXIT_REJECTED, DeviceError, DeviceFault, KioskError
+from kiosk.errors import EXIT_OK, EXIT_REJECTED, DeviceError, KioskError
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
 
@@ -137,7 +139,7 @@ def check_camera(config: KioskConfig, wait_s: float = 5.0) -> Iterator[Check]:
 
         try:
             check_port(camera.path, "camera", "path")
-        except DeviceError as exc:
+        except BridgeError as exc:
             busy = exc.fault is DeviceFault.BUSY  # most likely the running kiosk holds it
             yield Check("scanner", busy, str(exc), exc.fix, warn=busy)
             return
@@ -254,7 +256,7 @@ def check_devices(config: KioskConfig) -> Iterator[Check]:
     for name, port in ports:
         try:
             check_port(port, name)
-        except DeviceError as exc:  # its sentence names the port; its fix, the cause's own
+        except BridgeError as exc:  # its sentence names the port; its fix, the cause's own
             # held by another program: most likely the running kiosk, which is fine
             busy = exc.fault is DeviceFault.BUSY
             yield Check(name, busy, str(exc), exc.fix, warn=busy)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kiosk.errors import DeviceError
+from firmware_bridge.errors import DeviceError
 
 if TYPE_CHECKING:
     from firmware_bridge.escpos_printer import PassSlip

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import TEST_GRANT, GateEvent, NoGate
-from kiosk.errors import DeviceError
 from kiosk.policy import Mode, PassbackGuard
 from kiosk.reasons import Reason
 from kiosk.scan.pipeline import PREVIEW_MAX_AGE_S, Preview

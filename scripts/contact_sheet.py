@@ -1,6 +1,6 @@
 """Build docs/images/screens.png, the README's contact sheet, from `kiosk screens` output.
 
-    .venv/bin/kiosk screens --out /tmp/shots && .venv/bin/python scripts/contact_sheet.py /tmp/shots
+.venv/bin/kiosk screens --out /tmp/shots && .venv/bin/python scripts/contact_sheet.py /tmp/shots
 """
 
 from __future__ import annotations
@@ -11,9 +11,18 @@ from pathlib import Path
 from PIL import Image
 
 PICKS = [
-    "idle-en", "accepted-es", "rejected-ar", "cant-check-zh-Hans",
-    "counter-ur", "out-of-service-hi", "specimen-ko", "rejected-passback-gu",
-    "grace-vi", "rejected-expired-pl", "technician-en", "idle-uk",
+    "idle-en",
+    "accepted-es",
+    "rejected-ar",
+    "cant-check-zh-Hans",
+    "counter-ur",
+    "out-of-service-hi",
+    "specimen-ko",
+    "rejected-passback-gu",
+    "grace-vi",
+    "rejected-expired-pl",
+    "technician-en",
+    "idle-uk",
 ]
 COLUMNS, THUMB = 4, (480, 288)
 

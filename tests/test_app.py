@@ -763,7 +763,7 @@ class BrokenGate:
     decides = False
 
     def grant(self, grant: Grant) -> None:
-        from kiosk.errors import DeviceError
+        from firmware_bridge.errors import DeviceError
 
         raise DeviceError("no answer from unit 1")
 

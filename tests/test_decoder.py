@@ -17,9 +17,9 @@ import pytest
 import zxingcpp
 
 from kiosk.base45 import b45encode
-from kiosk.errors import EXIT_USAGE
+from kiosk.errors import EXIT_USAGE, ImageError
 from kiosk.issuer.images import qr_image
-from kiosk.scan.decoder import MAX_PIXELS, Decoded, DecoderChain, ImageError, load_image
+from kiosk.scan.decoder import MAX_PIXELS, Decoded, DecoderChain, load_image
 from kiosk.scan.synthetic import empty_frame
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from firmware_bridge.errors import DeviceAttention, DeviceError
 from firmware_bridge.escpos_printer import (
     EscposPrinter,
     PassSlip,
@@ -19,7 +20,6 @@ from firmware_bridge.escpos_printer import (
 )
 from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
 from firmware_bridge.simulators.wire import Wire
-from kiosk.errors import DeviceAttention, DeviceError
 
 SLIP = PassSlip("Harold Washington Library", "library", 123, datetime(2026, 11, 25, 14, 5))
 

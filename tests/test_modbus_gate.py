@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import GateEvent, GateSignal
 from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
-from kiosk.errors import DeviceError
 
 
 def crc16(frame: bytes) -> bytes:

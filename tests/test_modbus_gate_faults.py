@@ -26,11 +26,11 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import GateEvent, GateSignal
 from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
-from kiosk.errors import DeviceError
 from tests.test_modbus_gate import rtu
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import GateEvent, Grant
 from firmware_bridge.osdp_reader import (
     COMMANDS_KEPT,
@@ -20,7 +21,6 @@ from firmware_bridge.osdp_reader import (
 )
 from firmware_bridge.simulators.access_panel import AccessPanel
 from firmware_bridge.simulators.wire import Wire
-from kiosk.errors import DeviceError
 
 SCBK = bytes.fromhex("5f3b0c1d2e4a69788796a5b4c3d2e1f0")
 SITE = bytes.fromhex("c17c4a2d00000001")

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from kiosk.errors import EXIT_USAGE, KioskError
+from kiosk.errors import ImageError
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,6 @@ _CELL = 16
 _MIN_CODE_CELLS = 8
 _MIN_DENSITY = 0.6  # share of busy cells in a code-sized window
 _WHOLE_IMAGE_SIDE = 400
-
-
-class ImageError(KioskError):
-    """An image file that cannot be decoded: missing, empty, corrupt, not an image, huge."""
-
-    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kiosk.errors import DeviceError, DeviceFault
+from firmware_bridge.errors import DeviceFault
+from kiosk.errors import DeviceError
 from kiosk.scan.frames import Frame
 from kiosk.scan.v4l2 import CameraSettings
 

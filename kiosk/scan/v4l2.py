@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.errors import DeviceError, DeviceFault
+from firmware_bridge.errors import DeviceFault
+from kiosk.errors import DeviceError
 from kiosk.scan.frames import Frame
 
 READ_FAILURES_BEFORE_GIVING_UP = 10
@@ -133,6 +134,7 @@ def _v4l2_device(device: str | int) -> str | int:
     if not os.access(path, os.R_OK | os.W_OK):
         from firmware_bridge.ports import permission_error
 
-        raise permission_error(path, "camera")
+        denied = permission_error(path, "camera")  # the serial ports' sentence and fix
+        raise DeviceError(str(denied), denied.fix, fault=denied.fault, detail=denied.detail)
     index = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(path))
     return int(index[1]) if index else path

@@ -1,0 +1,62 @@
+"""The package's architecture, read from its imports (docs/architecture.md).
+
+Every import counts, including those inside functions: a lazy hardware import is still a
+dependency, only deferred."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("kiosk", "firmware_bridge")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package modules `name` imports, anywhere in its file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    wanted: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            wanted.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            wanted.add(base)
+            wanted.update(f"{base}.{alias.name}" for alias in node.names)
+    found = set()
+    for target in wanted:
+        # `import a.b.c` depends on a.b.c; `from a.b import c` on a.b (and a.b.c if a module)
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            found.add(target)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def test_firmware_bridge_depends_on_nothing_in_kiosk() -> None:
+    graph = import_graph()
+    leaks = {
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name.split(".")[0] == "firmware_bridge"
+        for target in targets
+        if target.split(".")[0] == "kiosk"
+    }
+    assert not leaks
