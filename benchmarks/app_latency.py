@@ -45,11 +45,11 @@ from firmware_bridge.simulators.wire import Wire
 from kiosk import demo_app
 from kiosk.app import Kiosk, Parts, Settings
 from kiosk.audit import Audit, Metrics
-from kiosk.card import verify_card
+from kiosk.core.card import verify_card
+from kiosk.core.policy import Mode, Policy
+from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.policy import Mode, Policy
 from kiosk.scan.pipeline import CardRead
-from kiosk.trust_state import TrustState
 from kiosk.ui.display import Display, DisplayConfig
 from kiosk.ui.i18n import BY_CODE
 from kiosk.ui.screens import Result, Screen

@@ -27,13 +27,12 @@ from pathlib import Path
 import cbor2
 from nacl.signing import SigningKey
 
-from kiosk.base45 import b45decode, b45encode
-from kiosk.card import PREFIX, verify_card
-from kiosk.cose import decode_sign1, encode_sign1, kid_for
-from kiosk.errors import TrustError
-from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.policy import Policy
-from kiosk.trust import (
+from kiosk.core.base45 import b45decode, b45encode
+from kiosk.core.card import PREFIX, verify_card
+from kiosk.core.cose import decode_sign1, encode_sign1, kid_for
+from kiosk.core.errors import TrustError
+from kiosk.core.policy import Policy
+from kiosk.core.trust import (
     MAX_BUNDLE_BYTES,
     MAX_STATUS_LIST_TOKEN_BYTES,
     STATUS_LIST_TYP,
@@ -41,6 +40,7 @@ from kiosk.trust import (
     decode_status_list_token,
     parse_bundle,
 )
+from kiosk.issuer.city import DAY_S, City, Holder
 
 REGEX = b"\xd8\x23\x66(a+)+$"
 MIME = b"\xd8\x24\x78\x1aContent-Type: text/plain\n\n"

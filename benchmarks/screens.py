@@ -30,9 +30,9 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame
 
 from kiosk import specimen
-from kiosk.card import verify_card
-from kiosk.policy import Mode, Policy
-from kiosk.trust import TrustStore, parse_bundle
+from kiosk.core.card import verify_card
+from kiosk.core.policy import Mode, Policy
+from kiosk.core.trust import TrustStore, parse_bundle
 from kiosk.ui.display import Display, DisplayConfig
 from kiosk.ui.i18n import BY_CODE, LANGUAGES
 from kiosk.ui.present import result_screen

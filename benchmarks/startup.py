@@ -32,8 +32,8 @@ LIBRARIES = (
 
 
 def startup(runs: int) -> None:
+    from kiosk.core.trust_state import TrustState
     from kiosk.issuer.city import DAY_S, City
-    from kiosk.trust_state import TrustState
 
     env = {
         **os.environ,
@@ -91,10 +91,10 @@ def soak(count: int) -> None:
     from firmware_bridge.gate import NoGate
     from kiosk.app import Kiosk, Parts, Settings
     from kiosk.audit import Audit, Metrics
+    from kiosk.core.policy import Mode, Policy
+    from kiosk.core.trust_state import TrustState
     from kiosk.issuer.city import DAY_S, City, Holder
-    from kiosk.policy import Mode, Policy
     from kiosk.scan.pipeline import CardRead, NotACityCard
-    from kiosk.trust_state import TrustState
     from kiosk.ui.display import Display, DisplayConfig
     from kiosk.ui.i18n import BY_CODE
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import cbor2
 import numpy as np
 
-from kiosk.cose import ed25519_protected, encode_sign1
+from kiosk.core.cose import ed25519_protected, encode_sign1
+from kiosk.core.statuslist import StatusList
+from kiosk.core.trust import STATUS_LIST_TYP, Bundle, parse_bundle, parse_status_list_token
 from kiosk.issuer.city import City
-from kiosk.statuslist import StatusList
-from kiosk.trust import STATUS_LIST_TYP, Bundle, parse_bundle, parse_status_list_token
 
 
 def random_list(slots: int, share: float, bits: int) -> tuple[StatusList, np.ndarray]:

@@ -17,17 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.card import (
+from kiosk.core.card import (
     _authenticated_checks,
     _card_from_claims,
     decode_text,
     parse_card,
     verify_card,
 )
-from kiosk.cose import decode_sign1, loads_strict
+from kiosk.core.cose import decode_sign1, loads_strict
+from kiosk.core.policy import Policy
+from kiosk.core.trust import TrustStore, parse_bundle
 from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.policy import Policy
-from kiosk.trust import TrustStore, parse_bundle
 
 NAMES = [
     "Ana Sofía Reyes",

@@ -1,7 +1,7 @@
 """What goes wrong with a device, in a technician's words.
 
 The bridge depends on nothing in `kiosk`: the app maps these errors into its own family
-(`kiosk.errors.DeviceError`, with the CLI's exit codes) where it calls the bridge."""
+(`kiosk.core.errors.DeviceError`, with the CLI's exit codes) where it calls the bridge."""
 
 from __future__ import annotations
 

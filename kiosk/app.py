@@ -23,12 +23,15 @@ from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import Gate, GateEvent, GateSignal, Grant
 from kiosk import technician
 from kiosk.audit import Audit, Metrics
-from kiosk.card import Decision, verify_card
+from kiosk.core.card import verify_card
+from kiosk.core.decision import Decision
+from kiosk.core.policy import Mode, PassbackGuard, Policy, Refusals
+from kiosk.core.reasons import Reason
+from kiosk.core.trust import TrustStore
+from kiosk.core.trust_state import TrustState
 from kiosk.grants import Ended, GrantTracker, WaitingRead, verdict_screen
 from kiosk.notify import Notifier
 from kiosk.passes import PassOutcome, PassWorker, Printer
-from kiosk.policy import Mode, PassbackGuard, Policy, Refusals
-from kiosk.reasons import Reason
 from kiosk.scan.pipeline import (
     CardRead,
     CodeSeen,
@@ -38,8 +41,6 @@ from kiosk.scan.pipeline import (
     SourceRecovered,
 )
 from kiosk.technician import TechnicianGuard, TechnicianMenu, versions
-from kiosk.trust import TrustStore
-from kiosk.trust_state import TrustState
 from kiosk.trust_watch import TrustWatcher
 from kiosk.ui.i18n import ENGLISH, Language
 from kiosk.ui.present import outcome_of, result_screen

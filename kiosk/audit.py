@@ -40,8 +40,8 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from kiosk.card import Decision
-from kiosk.errors import ConfigError
+from kiosk.core.decision import Decision
+from kiosk.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from kiosk.config import MetricsConfig

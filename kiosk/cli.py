@@ -1,7 +1,7 @@
 """`kiosk`: the appliance's command line (verify, trust, demo).
 
 Every command turns `KioskError` into a one-line message and its documented exit code
-(see kiosk.errors); a traceback only ever appears for a bug, with exit code 4.
+(see kiosk/core/errors.py); a traceback only ever appears for a bug, with exit code 4.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from firmware_bridge.errors import DeviceError as BridgeError
-from kiosk.card import Card, Decision, verify_card
-from kiosk.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
+from kiosk.core.card import verify_card
+from kiosk.core.decision import Card, Decision
+from kiosk.core.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
+from kiosk.core.policy import Mode, Policy, Stale
+from kiosk.core.trust import TrustStore, parse_bundle, trust_report
+from kiosk.core.trust_state import TrustState, read_limited
 from kiosk.hardware import kiosk_error
-from kiosk.policy import Mode, Policy, Stale
-from kiosk.trust import TrustStore, parse_bundle, trust_report
-from kiosk.trust_state import TrustState, read_limited
 
 DEFAULT_STATE_DIR = Path(
     os.environ.get("KIOSK_STATE_DIR")

@@ -21,8 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kiosk.audit import check_metrics
-from kiosk.errors import ConfigError
-from kiosk.policy import HOLDER_FIELDS, Mode, Policy, Refusals, Stale
+from kiosk.core.errors import ConfigError
+from kiosk.core.policy import HOLDER_FIELDS, Mode, Policy, Refusals, Stale
 from kiosk.scan.sources import CameraConfig
 from kiosk.ui.display import DRIVERS, DisplayConfig
 from kiosk.ui.i18n import language

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from kiosk.config import DEFAULT_PATH, effective_toml, load_config
-from kiosk.errors import EXIT_OK
+from kiosk.core.errors import EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk import specimen
-from kiosk.card import verify_card
-from kiosk.errors import EXIT_OK
-from kiosk.policy import PassbackGuard, Policy
-from kiosk.trust import TrustStore, parse_bundle
+from kiosk.core.card import verify_card
+from kiosk.core.errors import EXIT_OK
+from kiosk.core.policy import PassbackGuard, Policy
+from kiosk.core.trust import TrustStore, parse_bundle
 
 SITES = {"gate": "library entrance", "counter": "service counter"}
 ACTIONS = {

@@ -29,12 +29,12 @@ import numpy as np
 from kiosk import specimen
 from kiosk.app import Kiosk, Parts, Settings
 from kiosk.audit import Audit, Metrics
-from kiosk.errors import ConfigError
-from kiosk.policy import Mode, Policy
+from kiosk.core.errors import ConfigError
+from kiosk.core.policy import Mode, Policy
+from kiosk.core.trust_state import TrustState
 from kiosk.scan.frames import Frame
 from kiosk.scan.pipeline import ScanEvent, Scanner, ScannerSettings
 from kiosk.scan.synthetic import Conditions, card_texture, empty_frame, render_frame
-from kiosk.trust_state import TrustState
 from kiosk.ui.i18n import BY_CODE
 from kiosk.ui.screens import Screen
 from kiosk.wiring import quiet_libraries

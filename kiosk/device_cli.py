@@ -23,7 +23,7 @@ from typing import Any
 
 from firmware_bridge.errors import DeviceError
 from kiosk.config import DeviceConfig, load_device_config
-from kiosk.errors import EXIT_DEVICE, EXIT_OK, EXIT_REJECTED, ConfigError
+from kiosk.core.errors import EXIT_DEVICE, EXIT_OK, EXIT_REJECTED, ConfigError
 from kiosk.hardware import kiosk_error
 
 FAULTS = ("none", "silent", "garbled", "slow", "paper-out", "cover-open", "no-passage")

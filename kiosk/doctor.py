@@ -21,7 +21,7 @@ from typing import TextIO
 from firmware_bridge.errors import DeviceError as BridgeError
 from firmware_bridge.errors import DeviceFault
 from kiosk.config import KioskConfig, load_config
-from kiosk.errors import EXIT_OK, EXIT_REJECTED, DeviceError, KioskError
+from kiosk.core.errors import EXIT_OK, EXIT_REJECTED, DeviceError, KioskError
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
 
@@ -41,8 +41,8 @@ class Check:
 
 
 def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
-    from kiosk.trust import trust_report
-    from kiosk.trust_state import TrustState
+    from kiosk.core.trust import trust_report
+    from kiosk.core.trust_state import TrustState
 
     pinned = ", ".join(k[:16] + "…" for k in config.trust.root_keys)
     try:

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, replace
 
 from firmware_bridge.gate import GateEvent
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 from kiosk.scan.pipeline import CardRead, NotACityCard
 from kiosk.ui.screens import Result
 from kiosk.ui.theme import Outcome

@@ -1,12 +1,12 @@
 """Where the app meets the bridge: firmware_bridge's device errors become the kiosk's own.
 
 firmware_bridge knows nothing of the kiosk (its errors carry no exit code); the kiosk's
-commands and screens speak `kiosk.errors.DeviceError`, so the bridge's are mapped here."""
+commands and screens speak `kiosk.core.errors.DeviceError`, so the bridge's are mapped here."""
 
 from __future__ import annotations
 
 import firmware_bridge.errors as bridge
-from kiosk.errors import DeviceAttention, DeviceError
+from kiosk.core.errors import DeviceAttention, DeviceError
 
 
 def kiosk_error(exc: bridge.DeviceError) -> DeviceError:

@@ -20,8 +20,8 @@ from firmware_bridge.errors import DeviceError
 
 if TYPE_CHECKING:
     from firmware_bridge.escpos_printer import PassSlip
-    from kiosk.card import Card
-    from kiosk.policy import Policy
+    from kiosk.core.decision import Card
+    from kiosk.core.policy import Policy
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from kiosk.base45 import b45decode, b45encode
-from kiosk.card import PREFIX
+from kiosk.core.base45 import b45decode, b45encode
+from kiosk.core.card import PREFIX
+from kiosk.core.statuslist import Status
 from kiosk.issuer.city import DAY_S, YEAR_S, City, Holder
-from kiosk.statuslist import Status
 
 ISSUER = "us-xx-specimen"
 STATUS_BASE = "https://id.specimen.example/status/"

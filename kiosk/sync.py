@@ -35,8 +35,8 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-from kiosk.errors import KioskError, TrustError
-from kiosk.trust_state import TrustState, atomic_write, read_limited
+from kiosk.core.errors import KioskError, TrustError
+from kiosk.core.trust_state import TrustState, atomic_write, read_limited
 
 USER_AGENT = "CityCard-Kiosk trust-sync"
 CACHE_FILE = "sync.json"

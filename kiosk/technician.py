@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 from firmware_bridge.errors import DeviceError
 from firmware_bridge.gate import TEST_GRANT, GateEvent, NoGate
-from kiosk.policy import Mode, PassbackGuard
-from kiosk.reasons import Reason
+from kiosk.core.policy import Mode, PassbackGuard
+from kiosk.core.reasons import Reason
 from kiosk.scan.pipeline import PREVIEW_MAX_AGE_S, Preview
 from kiosk.ui.screens import Problem, Technician
 
@@ -287,7 +287,7 @@ def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
         "frames_decoded": getattr(kiosk.parts.scanner, "frames_decoded", None),
     }
     if kiosk.store is not None:
-        from kiosk.trust import trust_report
+        from kiosk.core.trust import trust_report
 
         report["trust"] = trust_report(kiosk.store, int(kiosk.clock()))
     return report
@@ -340,7 +340,7 @@ def _pane(kiosk: Kiosk, item: str, live: Preview | None = None) -> tuple[str, ..
         if kiosk.store is None:
             trouble = kiosk.trust.trouble or "no trust data"
             return (trouble, "fix: `kiosk trust sync`, or `kiosk trust import` from a USB stick")
-        from kiosk.trust import trust_report
+        from kiosk.core.trust import trust_report
 
         r = trust_report(kiosk.store, int(kiosk.clock()))
         b = r["bundle"]

@@ -6,9 +6,9 @@ import logging
 import os
 from pathlib import Path
 
-from kiosk.errors import KioskError
-from kiosk.trust import TrustStore
-from kiosk.trust_state import BUNDLES_DIR, LISTS_DIR, TrustState
+from kiosk.core.errors import KioskError
+from kiosk.core.trust import TrustStore
+from kiosk.core.trust_state import BUNDLES_DIR, LISTS_DIR, TrustState
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from firmware_bridge.gate import Gate, NoGate
 from kiosk.app import Kiosk, Parts, Settings
 from kiosk.audit import Audit, Metrics
 from kiosk.config import DeviceConfig, KioskConfig
-from kiosk.policy import Mode
+from kiosk.core.policy import Mode
+from kiosk.core.trust_state import TrustState
 from kiosk.scan.pipeline import ScanEvent
 from kiosk.scan.sources import build_scanner
-from kiosk.trust_state import TrustState
 from kiosk.ui.i18n import language
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import cbor2
 from nacl.signing import SigningKey
 
-from kiosk.base45 import b45decode, b45encode
-from kiosk.card import PREFIX
-from kiosk.cose import decode_sign1, encode_sign1
+from kiosk.core.base45 import b45decode, b45encode
+from kiosk.core.card import PREFIX
+from kiosk.core.cose import decode_sign1, encode_sign1
 from kiosk.issuer.city import City
 
 

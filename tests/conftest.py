@@ -13,9 +13,9 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pytest
 
+from kiosk.core.policy import Policy
+from kiosk.core.trust import TrustStore, parse_bundle
 from kiosk.issuer.city import DAY_S, City, Holder, IssuedCard
-from kiosk.policy import Policy
-from kiosk.trust import TrustStore, parse_bundle
 
 NOW = 1_790_000_000  # 2026-09-21T13:33:20Z: every test runs at a fixed time
 ISSUER = "us-il-chicago"

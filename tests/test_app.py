@@ -20,10 +20,10 @@ from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
 from kiosk.app import Kiosk, Parts, Settings
 from kiosk.audit import Audit, Metrics
+from kiosk.core.policy import Mode, Policy
+from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.policy import Mode, Policy
 from kiosk.scan.pipeline import CardRead, NotACityCard, ScanEvent, SourceProblem, SourceRecovered
-from kiosk.trust_state import TrustState
 from kiosk.ui import strings as S
 from kiosk.ui.display import Display, DisplayConfig
 from kiosk.ui.i18n import BY_CODE
@@ -168,7 +168,7 @@ def test_refused_cards_never_unlock(tmp_path: Path, city: City, turnstile) -> No
     revoked = city.issue(
         Holder(NAME, "1987-06-05", benefits=("library",)), NOW, issued_at=NOW - DAY_S
     )
-    from kiosk.statuslist import Status
+    from kiosk.core.statuslist import Status
 
     city.set_status("1", revoked.status_idx, Status.REVOKED)
     rig.kiosk.parts.trust.import_bytes(city.bundle(NOW + 1))

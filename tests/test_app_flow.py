@@ -14,8 +14,8 @@ from firmware_bridge.osdp_reader import OsdpReader, OsdpReaderConfig
 from firmware_bridge.simulators.access_panel import AccessPanel
 from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
 from firmware_bridge.simulators.wire import Wire
+from kiosk.core.policy import Mode
 from kiosk.issuer.city import City
-from kiosk.policy import Mode
 from kiosk.ui import strings as S
 from kiosk.ui.screens import Idle, OutOfService, Problem, Reading, Result, Technician
 from kiosk.ui.theme import Outcome

@@ -24,8 +24,8 @@ from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
 from kiosk.config import load_config
+from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.trust_state import TrustState
 from kiosk.wiring import build_kiosk
 
 # name, birth date, self-designated gender, benefits, days the card is valid

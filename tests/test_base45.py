@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.base45 import Base45Error, b45decode, b45encode
+from kiosk.core.base45 import Base45Error, b45decode, b45encode
 
 # RFC 9285 section 4 examples
 RFC_EXAMPLES = [

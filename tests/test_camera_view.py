@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from kiosk.errors import DeviceError
+from kiosk.core.errors import DeviceError
 from kiosk.scan.decoder import DecoderChain
 from kiosk.scan.frames import Frame
 from kiosk.scan.pipeline import (

@@ -18,20 +18,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kiosk.cose as cose
-from kiosk.card import verify_card
-from kiosk.cose import CoseError, decode_sign1, encode_sign1, loads_strict
-from kiosk.errors import TrustError
-from kiosk.issuer.city import City
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
-from kiosk.trust import (
+import kiosk.core.cose as cose
+from kiosk.core.card import verify_card
+from kiosk.core.cose import CoseError, decode_sign1, encode_sign1, loads_strict
+from kiosk.core.errors import TrustError
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
+from kiosk.core.trust import (
     MAX_BUNDLE_BYTES,
     MAX_STATUS_LIST_TOKEN_BYTES,
     STATUS_LIST_TYP,
     decode_status_list_token,
     parse_bundle,
 )
+from kiosk.issuer.city import City
 from tests.cards import card_key, claims_of, cose_of, text_of
 from tests.conftest import NOW, IssueFn, TrustFn
 

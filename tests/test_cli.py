@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from kiosk import cli
+from kiosk.core.statuslist import Status
 from kiosk.issuer import cli as issuer_cli
 from kiosk.issuer.city import DAY_S, City
-from kiosk.statuslist import Status
 from tests.conftest import DOB, NAME, NOW, IssueFn
 
 BIN = Path(sys.executable).parent

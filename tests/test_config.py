@@ -8,8 +8,8 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import load_config
-from kiosk.errors import ConfigError
-from kiosk.policy import Mode, Stale
+from kiosk.core.errors import ConfigError
+from kiosk.core.policy import Mode, Stale
 
 EXAMPLES = sorted(Path(__file__).resolve().parent.parent.glob("config/*-*.toml"))
 KEY = "ab" * 32

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.core.trust_state import TrustState
 from kiosk.doctor import check_swap
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.issuer.images import qr_image
-from kiosk.trust_state import TrustState
 
 BIN = Path(sys.executable).parent
 MARKER = "Qzxv Coremarker"

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from kiosk.base45 import b45encode
-from kiosk.errors import EXIT_USAGE, ImageError
+from kiosk.core.base45 import b45encode
+from kiosk.core.errors import EXIT_USAGE, ImageError
 from kiosk.issuer.images import qr_image
 from kiosk.scan.decoder import MAX_PIXELS, Decoded, DecoderChain, load_image
 from kiosk.scan.synthetic import empty_frame

@@ -17,7 +17,7 @@ import serial
 
 from kiosk import cli
 from kiosk.config import load_device_config
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 from tests.test_cli import run
 
 EXAMPLE = Path(__file__).parents[1] / "config" / "devices.example.toml"

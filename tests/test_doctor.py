@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import main
+from kiosk.core.trust_state import TrustState
 from kiosk.doctor import run_doctor
 from kiosk.issuer.city import City
-from kiosk.trust_state import TrustState
 from tests.conftest import NOW
 
 

@@ -28,14 +28,14 @@ from pycose.keys.ec2 import EC2Key
 from pycose.keys.okp import OKPKey
 from pycose.messages.sign1message import Sign1Message
 
-from kiosk.base45 import b45decode, b45encode
-from kiosk.card import verify_card
-from kiosk.errors import TrustError
+from kiosk.core.base45 import b45decode, b45encode
+from kiosk.core.card import verify_card
+from kiosk.core.errors import TrustError
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
+from kiosk.core.statuslist import Status
+from kiosk.core.trust import Bundle, TrustStore, parse_bundle, parse_status_list_token
 from kiosk.issuer.city import DAY_S, YEAR_S, City, IssuedCard, sign_card
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
-from kiosk.statuslist import Status
-from kiosk.trust import Bundle, TrustStore, parse_bundle, parse_status_list_token
 from tests.conftest import DOB, ISSUER, NAME, NOW, IssueFn
 
 # COSE header labels and algorithms (RFC 9052, RFC 9053, RFC 9864)

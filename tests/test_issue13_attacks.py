@@ -21,11 +21,11 @@ import numpy as np
 import pygame
 import pytest
 
-from kiosk.card import verify_card
 from kiosk.cli import main
+from kiosk.core.card import verify_card
+from kiosk.core.policy import Policy
+from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.policy import Policy
-from kiosk.trust_state import TrustState
 from kiosk.ui import samples
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import BY_CODE, ENGLISH, LANGUAGES, Texts
@@ -135,7 +135,7 @@ def test_a_name_cannot_reorder_the_staff_panel(
     """Bidi overrides in a name: a card carrying one is refused, and a name that carries one
     anyway is drawn as its own paragraph — the rows under it are the same pixels as under a
     plain name."""
-    from kiosk.reasons import Reason
+    from kiosk.core.reasons import Reason
 
     evil = "\u202eAna \u2067ليلى\u202b 123"
     text = city.issue(Holder(evil, "1990-01-01"), NOW, issued_at=NOW - DAY_S).text
@@ -450,7 +450,7 @@ def test_an_espeak_that_lies_about_its_rate_is_refused(
 def test_another_writers_temporary_file_survives_a_build(tmp_path: Path) -> None:
     """`kiosk voice build` beside a starting kiosk: each cleans up what a crash left, never
     the other's write in progress."""
-    from kiosk.trust_state import TMP_MARK
+    from kiosk.core.trust_state import TMP_MARK
     from kiosk.ui.voice import LEFTOVER_S, Prompts
 
     folder = tmp_path / "voice" / "en"

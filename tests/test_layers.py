@@ -60,3 +60,53 @@ def test_firmware_bridge_depends_on_nothing_in_kiosk() -> None:
         if target.split(".")[0] == "kiosk"
     }
     assert not leaks
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in graph.get(name, ()):
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return found
+
+
+def test_the_core_imports_nothing_else_of_the_kiosk() -> None:
+    graph = import_graph()
+    leaks = {
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name.startswith("kiosk.core")
+        for target in targets
+        if not target.startswith("kiosk.core")
+    }
+    assert not leaks
+
+
+def test_the_core_has_no_circles() -> None:
+    graph = import_graph()
+    core = {name: {t for t in ts if t.startswith("kiosk.core")} for name, ts in graph.items()}
+    assert _circles({n: ts for n, ts in core.items() if n.startswith("kiosk.core")}) == []

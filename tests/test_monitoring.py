@@ -29,7 +29,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from kiosk.audit import Metrics
 from kiosk.config import load_config
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 from kiosk.issuer.city import City
 from tests.conftest import NOW
 from tests.test_app import card, make_rig

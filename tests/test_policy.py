@@ -5,9 +5,9 @@ from datetime import date
 
 import pytest
 
-from kiosk.card import verify_card
-from kiosk.errors import ConfigError
-from kiosk.policy import Mode, PassbackGuard, Policy, Stale, age_on
+from kiosk.core.card import verify_card
+from kiosk.core.errors import ConfigError
+from kiosk.core.policy import Mode, PassbackGuard, Policy, Stale, age_on
 from tests.conftest import NAME, NOW, IssueFn, TrustFn
 
 

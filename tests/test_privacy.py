@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from kiosk import cli
-from kiosk.card import verify_card
+from kiosk.core.card import verify_card
+from kiosk.core.policy import Policy
+from kiosk.core.statuslist import Status
 from kiosk.issuer import cli as issuer_cli
 from kiosk.issuer.city import City, Holder
-from kiosk.policy import Policy
-from kiosk.statuslist import Status
 from tests.cards import cose_of
 from tests.conftest import DOB, NAME, NOW, IssueFn, TrustFn
 from tests.test_cli import run, verify_args

@@ -29,15 +29,15 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from kiosk.base45 import ALPHABET, Base45Error, b45decode, b45encode
-from kiosk.card import MAX_TEXT_LENGTH, PREFIX, Decision, verify_card
-from kiosk.cose import CoseError, decode_sign1, scan, sig_structure
-from kiosk.errors import TrustError
-from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
-from kiosk.statuslist import MAX_INFLATED_BYTES, StatusList, StatusListError
-from kiosk.trust import (
+from kiosk.core.base45 import ALPHABET, Base45Error, b45decode, b45encode
+from kiosk.core.card import MAX_TEXT_LENGTH, PREFIX, verify_card
+from kiosk.core.cose import CoseError, decode_sign1, scan, sig_structure
+from kiosk.core.decision import Decision
+from kiosk.core.errors import TrustError
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
+from kiosk.core.statuslist import MAX_INFLATED_BYTES, StatusList, StatusListError
+from kiosk.core.trust import (
     CLAIM_EXP,
     CLAIM_IAT,
     CLAIM_ISS,
@@ -48,6 +48,7 @@ from kiosk.trust import (
     parse_bundle,
     parse_status_list_token,
 )
+from kiosk.issuer.city import DAY_S, City, Holder
 from tests.conftest import DOB, ISSUER, NAME, NOW, STATUS_BASE
 
 R = Reason

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from kiosk.card import verify_card
+from kiosk.core.card import verify_card
+from kiosk.core.policy import PassbackGuard, Policy, Stale
+from kiosk.core.reasons import Reason
+from kiosk.core.statuslist import Status
 from kiosk.issuer.city import DAY_S, YEAR_S, City, Holder
-from kiosk.policy import PassbackGuard, Policy, Stale
-from kiosk.reasons import Reason
-from kiosk.statuslist import Status
 from tests.cards import card_key, claims_of, resign, tamper
 from tests.conftest import DOB, NAME, NOW, IssueFn, TrustFn
 

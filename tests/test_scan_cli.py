@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import cli
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 from kiosk.scan.pipeline import CardRead, ScanEvent
 from kiosk.scan.replay import ReplaySource
 from kiosk.scan.serial_scanner import SerialScanner

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.errors import DeviceError
+from kiosk.core.errors import DeviceError
 from kiosk.issuer.images import qr_image
 from kiosk.scan.frames import Frame
 from kiosk.scan.hid_scanner import KEY_ENTER, KEY_LEFTSHIFT, KeyDecoder

@@ -5,7 +5,7 @@ import zlib
 
 import pytest
 
-from kiosk.statuslist import StatusList, StatusListError
+from kiosk.core.statuslist import StatusList, StatusListError
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 8])

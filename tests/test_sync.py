@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import main
+from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City
 from kiosk.sync import sync
-from kiosk.trust_state import TrustState
 from tests.conftest import ISSUER, NOW, STATUS_BASE
 
 

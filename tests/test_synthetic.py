@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from kiosk.base45 import b45encode
-from kiosk.card import verify_card
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
+from kiosk.core.base45 import b45encode
+from kiosk.core.card import verify_card
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
 from kiosk.scan.decoder import DecoderChain
 from kiosk.scan.synthetic import (
     Conditions,

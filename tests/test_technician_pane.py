@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kiosk.core.reasons import Reason
 from kiosk.issuer.city import City
-from kiosk.reasons import Reason
 from kiosk.technician import REASON_WORDS
 from kiosk.ui import strings as S
 from kiosk.ui.screens import Technician

@@ -20,12 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.card import verify_card
-from kiosk.errors import TrustError
+from kiosk.core.card import verify_card
+from kiosk.core.errors import TrustError
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
+from kiosk.core.trust_state import BUNDLES_DIR, LISTS_DIR, STATE_FILE, TrustState
 from kiosk.issuer.city import DAY_S, YEAR_S, City, Holder
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
-from kiosk.trust_state import BUNDLES_DIR, LISTS_DIR, STATE_FILE, TrustState
 from tests.conftest import ISSUER, NOW, STATUS_BASE
 
 AT = NOW + 1000  # every import and every check happens at this moment

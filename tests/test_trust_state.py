@@ -10,15 +10,15 @@ import cbor2
 import pytest
 from nacl.signing import SigningKey
 
-from kiosk.card import verify_card
-from kiosk.cose import ed25519_protected, encode_sign1
-from kiosk.errors import TrustError
+from kiosk.core.card import verify_card
+from kiosk.core.cose import ed25519_protected, encode_sign1
+from kiosk.core.errors import TrustError
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
+from kiosk.core.statuslist import Status
+from kiosk.core.trust import STATUS_LIST_TYP, TrustStore, parse_bundle, parse_status_list_token
+from kiosk.core.trust_state import BUNDLES_DIR, TrustState
 from kiosk.issuer.city import DAY_S, YEAR_S, City
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
-from kiosk.statuslist import Status
-from kiosk.trust import STATUS_LIST_TYP, TrustStore, parse_bundle, parse_status_list_token
-from kiosk.trust_state import BUNDLES_DIR, TrustState
 from tests.conftest import ISSUER, NOW, STATUS_BASE, IssueFn
 
 
@@ -230,7 +230,7 @@ def test_newest_list_per_uri_wins(city: City, issue: IssueFn) -> None:
 
 
 def test_oversized_trust_file_refused(tmp_path: Path, state: TrustState) -> None:
-    from kiosk.trust_state import read_limited
+    from kiosk.core.trust_state import read_limited
 
     big = tmp_path / "big.cose"
     big.write_bytes(b"\0" * 2048)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from kiosk.card import Decision, verify_card
+from kiosk.core.card import verify_card
+from kiosk.core.decision import Decision
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
 from kiosk.issuer.city import Holder
-from kiosk.policy import Policy
-from kiosk.reasons import Reason
 from kiosk.ui import samples
 from kiosk.ui.display import Display, DisplayConfig
 from kiosk.ui.i18n import BY_CODE, ENGLISH, LANGUAGES
@@ -105,8 +106,8 @@ def test_a_gate_refusal_is_discreet_and_a_counter_says_why(
     """At an unattended gate, "This card is on hold" is read by everyone in the queue: the
     public text is "Not accepted. Please see staff." unless the site chooses full reasons
     (issue 12); the audit line keeps the exact reason for staff."""
-    from kiosk.policy import Refusals
-    from kiosk.statuslist import Status
+    from kiosk.core.policy import Refusals
+    from kiosk.core.statuslist import Status
     from kiosk.ui import strings as S
     from kiosk.ui.outcome import result_words as _result_words
 

@@ -12,7 +12,7 @@ import pygame
 import pytest
 
 from kiosk.cli import main
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 from kiosk.ui import samples
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import BY_CODE, ENGLISH, LANGUAGES, Texts

@@ -10,10 +10,10 @@ import cbor2
 import pytest
 from nacl.signing import SigningKey, VerifyKey
 
-from kiosk.cose import CoseError, decode_sign1, encode_sign1, require_ed25519_header
-from kiosk.reasons import Reason
-from kiosk.statuslist import StatusList
-from kiosk.trust import decode_status_list_token, status_list_from_claims
+from kiosk.core.cose import CoseError, decode_sign1, encode_sign1, require_ed25519_header
+from kiosk.core.reasons import Reason
+from kiosk.core.statuslist import StatusList
+from kiosk.core.trust import decode_status_list_token, status_list_from_claims
 
 VECTORS = Path(__file__).parent / "vectors"
 

@@ -21,10 +21,10 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import load_config
+from kiosk.core.trust_state import TrustState
 from kiosk.doctor import run_doctor
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.scan.pipeline import CardRead
-from kiosk.trust_state import TrustState
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import BY_CODE, LANGUAGES, Texts
 from kiosk.ui.sound import Sounds

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from kiosk.card import MAX_NAME_LENGTH, ROLES
-from kiosk.errors import ConfigError
+from kiosk.core.card import MAX_NAME_LENGTH, ROLES
+from kiosk.core.errors import ConfigError
 from kiosk.issuer.city import Holder
 from kiosk.ui.i18n import LANGUAGES
 

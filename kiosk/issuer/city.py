@@ -24,12 +24,12 @@ from typing import Any
 import cbor2
 from nacl.signing import SigningKey
 
-from kiosk.base45 import b45encode
-from kiosk.card import CLAIM_CARD, CLAIM_CTI, CLAIM_STATUS, PREFIX
-from kiosk.cose import ed25519_protected, encode_sign1, kid_for
-from kiosk.errors import ConfigError
-from kiosk.statuslist import MIN_SLOTS, Status, StatusList
-from kiosk.trust import (
+from kiosk.core.base45 import b45encode
+from kiosk.core.card import CLAIM_CARD, CLAIM_CTI, CLAIM_STATUS, PREFIX
+from kiosk.core.cose import ed25519_protected, encode_sign1, kid_for
+from kiosk.core.errors import ConfigError
+from kiosk.core.statuslist import MIN_SLOTS, Status, StatusList
+from kiosk.core.trust import (
     CLAIM_EXP,
     CLAIM_IAT,
     CLAIM_ISS,
@@ -38,7 +38,7 @@ from kiosk.trust import (
     CLAIM_TTL,
     STATUS_LIST_TYP,
 )
-from kiosk.trust_state import atomic_write
+from kiosk.core.trust_state import atomic_write
 
 YEAR_S = 365 * 24 * 3600
 DAY_S = 24 * 3600

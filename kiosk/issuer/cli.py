@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk.cli import run
-from kiosk.errors import EXIT_OK, ConfigError
+from kiosk.core.errors import EXIT_OK, ConfigError
+from kiosk.core.statuslist import MIN_SLOTS, Status
+from kiosk.core.trust_state import atomic_write
 from kiosk.issuer.city import DAY_S, YEAR_S, City, Holder, IssuedCard
-from kiosk.statuslist import MIN_SLOTS, Status
-from kiosk.trust_state import atomic_write
 
 
 def _positive(text: str) -> int:

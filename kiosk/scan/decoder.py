@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from kiosk.errors import ImageError
+from kiosk.core.errors import ImageError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from firmware_bridge.errors import DeviceFault
-from kiosk.errors import DeviceError
+from kiosk.core.errors import DeviceError
 from kiosk.scan.frames import Frame
 from kiosk.scan.v4l2 import CameraSettings
 

@@ -31,7 +31,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from kiosk.errors import DeviceError
+from kiosk.core.errors import DeviceError
 from kiosk.scan.frames import Frame, Source, TextSource
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kiosk.errors import DeviceError
+from kiosk.core.errors import DeviceError
 from kiosk.scan.frames import ScannedText
 
 MAX_LINE = 4096  # a card is at most 1,029 characters; longer runs are line noise

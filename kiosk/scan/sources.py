@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 from dataclasses import dataclass, field
 
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 from kiosk.scan.frames import Source, TextSource
 from kiosk.scan.pipeline import Decoder, ScanEvent, Scanner, ScannerSettings
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmware_bridge.errors import DeviceFault
-from kiosk.errors import DeviceError
+from kiosk.core.errors import DeviceError
 from kiosk.scan.frames import Frame
 
 READ_FAILURES_BEFORE_GIVING_UP = 10

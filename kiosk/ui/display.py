@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 from kiosk.ui.screens import Reading, Screen
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fontTools.ttLib import TTFont
 
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 
 FONT_DIRS: tuple[Path, ...] = (
     Path(__file__).resolve().parent.parent / "assets" / "fonts",

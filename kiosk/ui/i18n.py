@@ -17,7 +17,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "assets" / "locale"
 DOMAIN = "kiosk"

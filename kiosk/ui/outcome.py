@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pygame
 
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 from kiosk.ui import strings as S
 from kiosk.ui import theme
 from kiosk.ui.i18n import ENGLISH, Texts

@@ -3,9 +3,9 @@ what of the holder the mode may show. The only place where card claims reach the
 
 from __future__ import annotations
 
-from kiosk.card import Decision
-from kiosk.policy import Mode, Policy, Refusals
-from kiosk.reasons import Reason
+from kiosk.core.decision import Decision
+from kiosk.core.policy import Mode, Policy, Refusals
+from kiosk.core.reasons import Reason
 from kiosk.ui.i18n import ENGLISH, Language, match_language
 from kiosk.ui.screens import Frame, Result, Staff
 from kiosk.ui.theme import Outcome

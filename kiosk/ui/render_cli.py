@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from kiosk.errors import ConfigError
+from kiosk.core.errors import ConfigError
 
 
 def _size(text: str) -> tuple[int, int]:

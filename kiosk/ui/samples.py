@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import LANGUAGES, Language
 from kiosk.ui.screens import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 from kiosk.ui.i18n import ENGLISH, Language
 from kiosk.ui.theme import Outcome
 

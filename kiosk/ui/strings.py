@@ -7,7 +7,7 @@ screens look them up at draw time in the language being shown. Plural sentences 
 
 from __future__ import annotations
 
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 
 
 def N_(message: str) -> str:

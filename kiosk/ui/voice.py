@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiosk.errors import DeviceError
-from kiosk.trust_state import TMP_MARK, atomic_write
+from kiosk.core.errors import DeviceError
+from kiosk.core.trust_state import TMP_MARK, atomic_write
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import Language, Texts, language
 from kiosk.ui.sound import RATE, VOICE_DIR, recorded

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def cmd_build(args: argparse.Namespace) -> int:
     from kiosk.config import load_config
-    from kiosk.errors import EXIT_OK, DeviceError
+    from kiosk.core.errors import EXIT_OK, DeviceError
     from kiosk.ui.sound import VOICE_DIR, recorded
     from kiosk.ui.voice import SPOKEN, Espeak, prompts_for, seconds
 

@@ -2,7 +2,7 @@
 
 `parse_bundle` and `parse_status_list_token` verify one signed object each and return an
 immutable value; `TrustStore` is the verified set the card verifier reads. Nothing here
-touches the disk or reads the clock: `kiosk.trust_state` stores and reloads these objects.
+touches the disk or reads the clock: `kiosk.core.trust_state` stores and reloads these objects.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
 
-from kiosk.cose import (
+from kiosk.core.cose import (
     HDR_TYP,
     KID_LENGTH,
     CoseError,
@@ -27,8 +27,8 @@ from kiosk.cose import (
     require_ed25519,
     require_ed25519_header,
 )
-from kiosk.errors import TrustError
-from kiosk.statuslist import StatusList, StatusListError
+from kiosk.core.errors import TrustError
+from kiosk.core.statuslist import StatusList, StatusListError
 
 STATUS_LIST_TYP = "application/statuslist+cwt"
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kiosk.base45 import Base45Error, b45decode
-from kiosk.cose import (
+from kiosk.core.base45 import Base45Error, b45decode
+from kiosk.core.cose import (
     CoseError,
     Sign1,
     decode_sign1,
@@ -30,12 +29,11 @@ from kiosk.cose import (
     loads_strict,
     require_ed25519_header,
 )
-from kiosk.reasons import Reason
-from kiosk.statuslist import Status
-from kiosk.trust import CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, TrustStore
-
-if TYPE_CHECKING:
-    from kiosk.policy import Policy
+from kiosk.core.decision import Card, Decision
+from kiosk.core.policy import Policy
+from kiosk.core.reasons import Reason
+from kiosk.core.statuslist import Status
+from kiosk.core.trust import CLAIM_EXP, CLAIM_IAT, CLAIM_ISS, TrustStore
 
 PREFIX = "MID1:"
 MAX_TEXT_LENGTH = 1024
@@ -48,55 +46,6 @@ _OTHER_VERSION = re.compile(r"MID[0-9]+:")
 _LANG_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 _BENEFIT = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 _DOB = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-@dataclass(frozen=True, repr=False, slots=True)
-class Card:
-    """The claims of a card. Holds personal data: kept in memory only, never printed."""
-
-    issuer: str
-    issued_at: int
-    expires_at: int
-    serial: bytes
-    status_uri: str
-    status_idx: int
-    name: str
-    dob: date
-    gender: str | None
-    lang: str | None
-    benefits: tuple[str, ...]
-    role: str
-    specimen: bool
-
-    def __repr__(self) -> str:
-        return "Card(<holder data redacted>)"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    reason: Reason
-    detail: str = ""  # for technicians: never holds holder data
-    kid: bytes | None = None
-    # Set only once the signature verified: unauthenticated claims are never shown.
-    card: Card | None = field(default=None, repr=False)
-    status_checked: tuple[str, int] | None = field(default=None, repr=False)
-    warnings: tuple[Reason, ...] = ()
-
-    @property
-    def accepted(self) -> bool:
-        return self.reason is Reason.ACCEPTED
-
-    @property
-    def outcome(self) -> str:
-        return "accepted" if self.accepted else "rejected"
-
-    @property
-    def specimen(self) -> bool:
-        return self.card is not None and self.card.specimen
-
-    @property
-    def role(self) -> str | None:
-        return None if self.card is None else self.card.role
 
 
 class _Malformed(CoseError):

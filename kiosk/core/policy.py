@@ -13,14 +13,11 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kiosk.errors import ConfigError
-from kiosk.reasons import Reason
-
-if TYPE_CHECKING:
-    from kiosk.card import Card, Decision
+from kiosk.core.decision import Card, Decision
+from kiosk.core.errors import ConfigError
+from kiosk.core.reasons import Reason
 
 
 class Mode(StrEnum):

@@ -20,7 +20,7 @@ import cbor2
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from kiosk.reasons import Reason
+from kiosk.core.reasons import Reason
 
 TAG_SIGN1 = 18
 HDR_ALG = 1

@@ -6,7 +6,7 @@ answering or refusing), 4 internal error, 5 a device that answered and needs a p
 printer is out of paper or its cover is open).
 
 A card that fails verification is no error: the verifier returns a decision with its reason
-(`kiosk.card`), and the caller acts on it.
+(`kiosk.core.card`), and the caller acts on it.
 """
 
 from __future__ import annotations

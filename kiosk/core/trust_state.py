@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.cose import Sign1, kid_for
-from kiosk.errors import TrustError
-from kiosk.trust import (
+from kiosk.core.cose import Sign1, kid_for
+from kiosk.core.errors import TrustError
+from kiosk.core.trust import (
     MAX_BUNDLE_BYTES,
     MAX_STATUS_LIST_TOKEN_BYTES,
     Bundle,
