@@ -42,18 +42,20 @@ from firmware_bridge.gate import Grant, NoGate
 from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
-from kiosk import demo_app
-from kiosk.app import Kiosk, Parts, Settings
-from kiosk.audit import Audit, Metrics
+from kiosk.app.audit import Audit, Metrics
+from kiosk.app.loop import Kiosk
+from kiosk.app.parts import Parts, Settings
+from kiosk.app.wiring import quiet_libraries
 from kiosk.core.card import verify_card
 from kiosk.core.policy import Mode, Policy
 from kiosk.core.trust_state import TrustState
+from kiosk.demo import appliance as demo_app
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.scan.pipeline import CardRead
-from kiosk.ui.display import Display, DisplayConfig
+from kiosk.ui.config import DisplayConfig
+from kiosk.ui.display import Display
 from kiosk.ui.i18n import BY_CODE
 from kiosk.ui.screens import Result, Screen
-from kiosk.wiring import quiet_libraries
 
 ARABIC_SITE = "مكتبة المدينة المركزية"
 FRAME_S = 1 / 30

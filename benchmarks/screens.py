@@ -29,11 +29,12 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 
-from kiosk import specimen
 from kiosk.core.card import verify_card
 from kiosk.core.policy import Mode, Policy
 from kiosk.core.trust import TrustStore, parse_bundle
-from kiosk.ui.display import Display, DisplayConfig
+from kiosk.demo import specimen
+from kiosk.ui.config import DisplayConfig
+from kiosk.ui.display import Display
 from kiosk.ui.i18n import BY_CODE, LANGUAGES
 from kiosk.ui.present import result_screen
 from kiosk.ui.samples import SITE

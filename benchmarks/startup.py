@@ -89,13 +89,15 @@ def rss_mb() -> float:
 def soak(count: int) -> None:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     from firmware_bridge.gate import NoGate
-    from kiosk.app import Kiosk, Parts, Settings
-    from kiosk.audit import Audit, Metrics
+    from kiosk.app.audit import Audit, Metrics
+    from kiosk.app.loop import Kiosk
+    from kiosk.app.parts import Parts, Settings
     from kiosk.core.policy import Mode, Policy
     from kiosk.core.trust_state import TrustState
     from kiosk.issuer.city import DAY_S, City, Holder
     from kiosk.scan.pipeline import CardRead, NotACityCard
-    from kiosk.ui.display import Display, DisplayConfig
+    from kiosk.ui.config import DisplayConfig
+    from kiosk.ui.display import Display
     from kiosk.ui.i18n import BY_CODE
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import termios  # pyserial lets termios.error (not an OSError) through on a lost port
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from firmware_bridge.errors import DeviceAttention, DeviceError, DeviceFault
-from firmware_bridge.ports import open_port
+from firmware_bridge.ports import line_errors, open_port
 
 DLE_EOT = b"\x10\x04"
 FONT_CANDIDATES = (
@@ -147,7 +146,6 @@ class EscposPrinter:
         return self._serial
 
     def _ask(self, n: int) -> int:
-        import serial
 
         port = self._port()
         try:
@@ -156,7 +154,7 @@ class EscposPrinter:
             answer = port.read(1)
             # nothing within status_timeout_s: wait as long again, to tell late from silent
             late = not answer and bool(port.read(1))
-        except (serial.SerialException, OSError, termios.error) as exc:
+        except line_errors() as exc:
             self._drop_port()
             raise _line_failed(exc) from None
         c = self.config
@@ -194,7 +192,6 @@ class EscposPrinter:
         )
 
     def print_pass(self, slip: PassSlip) -> None:
-        import serial
 
         status = self.status()
         if status.cover_open:
@@ -212,7 +209,7 @@ class EscposPrinter:
             try:
                 self._port().write(job)
                 self._port().flush()
-            except (serial.SerialException, OSError, termios.error) as exc:
+            except line_errors() as exc:
                 self._drop_port()
                 raise _line_failed(exc) from None
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import termios  # pyserial lets termios.error (not an OSError) through on a lost port
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Any, Literal
 
 from firmware_bridge.errors import DeviceError, DeviceFault
 from firmware_bridge.gate import TEST_GRANT, GateEvent, GateSignal, Grant
-from firmware_bridge.ports import open_port
+from firmware_bridge.ports import line_errors, open_port
 
 log = logging.getLogger(__name__)
 MAX_CARD_BYTES = 64  # libosdp's limit for one card read
@@ -97,7 +96,6 @@ class _SerialChannel:
     is set once any byte arrives (a panel that polls, even in garbage, is on the line)."""
 
     def __init__(self, port: str, baudrate: int, heard: threading.Event) -> None:
-        import serial
         from osdp import Channel
 
         class Channel_(Channel):  # type: ignore[misc]
@@ -109,7 +107,7 @@ class _SerialChannel:
             def read(self, max_read: int) -> bytes:
                 try:
                     data = bytes(self.port.read(max_read))
-                except (serial.SerialException, OSError, termios.error):
+                except line_errors():
                     self.failed = True
                     return b""
                 if data:
@@ -119,14 +117,14 @@ class _SerialChannel:
             def write(self, data: bytes) -> int:
                 try:
                     return int(self.port.write(data))
-                except (serial.SerialException, OSError, termios.error):
+                except line_errors():
                     self.failed = True
                     return 0
 
             def flush(self) -> None:
                 try:
                     self.port.reset_input_buffer()
-                except (serial.SerialException, OSError, termios.error):
+                except line_errors():
                     self.failed = True
 
         self.channel = Channel_()

@@ -25,6 +25,14 @@ BUSY = (errno.EBUSY, errno.EAGAIN)  # EAGAIN: the exclusive lock is taken
 NETWORK = (errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH)
 
 
+def line_errors() -> tuple[type[Exception], ...]:
+    """What a serial line raises when it fails: pyserial's own errors, the OS's, and
+    termios.error, which pyserial lets through on a lost port (it is no OSError)."""
+    import serial
+
+    return (serial.SerialException, OSError, termios.error)
+
+
 def open_port(port: str, section: str, key: str = "port", **settings: Any) -> Any:
     """`serial.serial_for_url(port, exclusive=True, **settings)`; failures as DeviceError.
 
@@ -32,9 +40,10 @@ def open_port(port: str, section: str, key: str = "port", **settings: Any) -> An
     scanner's is "camera" and "path")."""
     import serial
 
+    refused: tuple[type[Exception], ...] = (*line_errors(), ValueError)  # ValueError: bad URL
     try:
         return serial.serial_for_url(port, exclusive=True, **settings)
-    except (serial.SerialException, ValueError, OSError, termios.error) as exc:
+    except refused as exc:
         raise port_error(port, section, exc, key) from None
 
 

@@ -18,14 +18,16 @@ from firmware_bridge.gate import GateEvent, GateSignal, Grant, NoGate
 from firmware_bridge.modbus_gate import ModbusGate, ModbusGateConfig
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
-from kiosk.app import Kiosk, Parts, Settings
-from kiosk.audit import Audit, Metrics
+from kiosk.app.audit import Audit, Metrics
+from kiosk.app.loop import Kiosk
+from kiosk.app.parts import Parts, Settings
 from kiosk.core.policy import Mode, Policy
 from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.scan.pipeline import CardRead, NotACityCard, ScanEvent, SourceProblem, SourceRecovered
 from kiosk.ui import strings as S
-from kiosk.ui.display import Display, DisplayConfig
+from kiosk.ui.config import DisplayConfig
+from kiosk.ui.display import Display
 from kiosk.ui.i18n import BY_CODE
 from kiosk.ui.screens import Idle, OutOfService, Problem, Result, Technician
 from kiosk.ui.theme import Outcome
@@ -557,7 +559,7 @@ def test_a_failing_step_does_not_end_the_kiosk(tmp_path: Path, city: City) -> No
 
 
 def test_a_loop_that_keeps_failing_is_left_to_systemd(tmp_path: Path, city: City) -> None:
-    from kiosk.app import MAX_STEP_FAILURES
+    from kiosk.app.loop import MAX_STEP_FAILURES
 
     rig = make_rig(tmp_path, city)
     rig.kiosk.parts.display = FailingDisplay(times=10**6)
@@ -723,7 +725,7 @@ def test_each_test_unlock_is_audited_as_its_own_action(
 
 
 def test_a_copied_technician_card_is_rate_limited(tmp_path: Path, city: City) -> None:
-    from kiosk.technician import TECHNICIAN_GAP_S, TECHNICIAN_PER_HOUR
+    from kiosk.app.technician import TECHNICIAN_GAP_S, TECHNICIAN_PER_HOUR
 
     rig = make_rig(tmp_path, city)
     text, serial = technician_card(city)
@@ -992,3 +994,16 @@ def test_nothing_of_the_last_card_is_kept_once_the_kiosk_is_free(
     rig.kiosk.step()
     rig.kiosk.step()
     assert isinstance(rig.kiosk.screen, Idle) and rig.kiosk.waiting._decided is None
+
+
+def test_the_frames_metric_counts_the_frames_decoded(tmp_path: Path, city: City) -> None:
+    rig = camera_view_rig(tmp_path, city)
+    scanner = rig.extras["scanner"]
+    try:
+        assert rig.wait_for(lambda: scanner.frames_decoded >= 3)  # type: ignore[attr-defined]
+        rig.kiosk.step()
+        page = rig.kiosk.parts.metrics.page().decode()
+        counted = float(page.split("\nkiosk_frames_total ")[1].split()[0])
+        assert 3 <= counted <= scanner.frames_decoded  # type: ignore[attr-defined]
+    finally:
+        scanner.stop()  # type: ignore[attr-defined]

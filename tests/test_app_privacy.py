@@ -23,10 +23,10 @@ import pytest
 from firmware_bridge.simulators.receipt_printer import ReceiptPrinter
 from firmware_bridge.simulators.turnstile import TurnstileModule
 from firmware_bridge.simulators.wire import Wire
-from kiosk.config import load_config
+from kiosk.app.config import load_config
+from kiosk.app.wiring import build_kiosk
 from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City, Holder
-from kiosk.wiring import build_kiosk
 
 # name, birth date, self-designated gender, benefits, days the card is valid
 HOLDERS = [
@@ -156,7 +156,7 @@ def test_nothing_personal_leaves_the_kiosk(
     names = tuple(h[0] for h in HOLDERS)
     for name in names:
         assert _reachable_strings_with(name, known=names) == [], name
-    from kiosk.technician import export_diagnostics
+    from kiosk.app.technician import export_diagnostics
 
     export_diagnostics(state / "diagnostics", kiosk.diagnostics(), time.time())
     captured = capfd.readouterr()

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from kiosk import cli
+from kiosk.cli import issuer as issuer_cli
 from kiosk.core.statuslist import Status
-from kiosk.issuer import cli as issuer_cli
 from kiosk.issuer.city import DAY_S, City
 from tests.conftest import DOB, NAME, NOW, IssueFn
 
@@ -390,8 +390,8 @@ def test_the_counter_demo_says_what_a_counter_has(tmp_path: Path) -> None:
 
 
 def test_the_demo_prints_one_line_per_event_and_one_for_a_starting_module() -> None:
-    from kiosk.audit import Audit
-    from kiosk.demo_app import EventPrinter
+    from kiosk.app.audit import Audit
+    from kiosk.demo.appliance import EventPrinter
 
     out = io.StringIO()
     audit = Audit(EventPrinter(out), "Specimen City Library", "gate")
@@ -412,7 +412,7 @@ def test_the_demo_prints_one_line_per_event_and_one_for_a_starting_module() -> N
 @pytest.mark.parametrize("mode", ["gate", "counter"])
 def test_the_terminal_demo_runs_the_mode_it_is_given(mode: str) -> None:
     """`kiosk demo --terminal --mode counter` is a counter: no gate opens at a desk."""
-    from kiosk.demo import run_terminal_demo
+    from kiosk.demo.terminal import run_terminal_demo
 
     out = io.StringIO()
     assert run_terminal_demo(out, mode=mode) == 0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.app.config import load_config
 from kiosk.cli import main
-from kiosk.config import load_config
 from kiosk.core.errors import ConfigError
 from kiosk.core.policy import Mode, Stale
 
@@ -131,7 +131,7 @@ def test_show_prints_defaults_without_secrets(capsys: pytest.CaptureFixture[str]
 
 
 def test_site_options_reach_the_app(tmp_path: Path) -> None:
-    from kiosk.wiring import settings_of
+    from kiosk.app.wiring import settings_of
 
     text = MINIMAL.replace(
         'name = "Test"',
@@ -212,7 +212,7 @@ def test_every_option_has_a_rule() -> None:
     from firmware_bridge.escpos_printer import PrinterConfig
     from firmware_bridge.modbus_gate import ModbusGateConfig
     from firmware_bridge.osdp_reader import OsdpReaderConfig
-    from kiosk.config import _INTERNAL, _SECTIONS, RULES
+    from kiosk.app.config import _INTERNAL, _SECTIONS, RULES
 
     sections = {**_SECTIONS, "gate": ModbusGateConfig, "reader": OsdpReaderConfig}
     sections["printer"] = PrinterConfig
@@ -297,7 +297,7 @@ def test_odd_values_are_one_line_too(
     "spelling", [str.upper, lambda k: " ".join(k[i : i + 2] for i in range(0, 64, 2))]
 )
 def test_the_placeholder_root_key_in_any_spelling_is_refused(tmp_path: Path, spelling) -> None:  # type: ignore[no-untyped-def]
-    from kiosk.config import PLACEHOLDER_ROOT_KEY
+    from kiosk.app.config import PLACEHOLDER_ROOT_KEY
 
     path = write(tmp_path, BASE.replace(KEY, spelling(PLACEHOLDER_ROOT_KEY)) + GATE)
     with pytest.raises(ConfigError, match="placeholder"):
@@ -356,7 +356,7 @@ def test_a_metrics_address_that_cannot_be_bound_is_one_line_at_start(tmp_path: P
 
 def test_language_codes_are_case_insensitive(tmp_path: Path) -> None:
     """BCP 47 tags are case-insensitive: zh-hans is zh-Hans (issue 13)."""
-    from kiosk.wiring import settings_of
+    from kiosk.app.wiring import settings_of
 
     text = MINIMAL.replace('name = "Test"', 'name = "Test"\nlanguages = ["en", "zh-hans"]')
     settings = settings_of(load_config(write(tmp_path, text)))
@@ -365,7 +365,7 @@ def test_language_codes_are_case_insensitive(tmp_path: Path) -> None:
 
 def test_staff_language_reaches_the_counter_settings(tmp_path: Path) -> None:
     """The staff panel's language comes from [site] staff_language, default English."""
-    from kiosk.wiring import settings_of
+    from kiosk.app.wiring import settings_of
 
     assert settings_of(load_config(write(tmp_path, MINIMAL))).staff_language.code == "en"
     text = MINIMAL.replace('name = "Test"', 'name = "Test"\nstaff_language = "ES"')

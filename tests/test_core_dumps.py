@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.app.doctor import check_swap
 from kiosk.core.trust_state import TrustState
-from kiosk.doctor import check_swap
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.issuer.images import qr_image
 

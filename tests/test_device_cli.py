@@ -16,7 +16,7 @@ import pytest
 import serial
 
 from kiosk import cli
-from kiosk.config import load_device_config
+from kiosk.app.config import load_device_config
 from kiosk.core.errors import ConfigError
 from tests.test_cli import run
 

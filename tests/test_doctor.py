@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.app.doctor import run_doctor
 from kiosk.cli import main
 from kiosk.core.trust_state import TrustState
-from kiosk.doctor import run_doctor
 from kiosk.issuer.city import City
 from tests.conftest import NOW
 
@@ -172,8 +172,8 @@ EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "config").glob("*-*.
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_examples_with_a_gate_carry_a_placeholder_pin(example: Path) -> None:
-    from kiosk.config import load_config
-    from kiosk.doctor import check_technician_pin
+    from kiosk.app.config import load_config
+    from kiosk.app.doctor import check_technician_pin
 
     config = load_config(example, example=True)
     check = check_technician_pin(config)

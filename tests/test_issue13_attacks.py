@@ -29,7 +29,7 @@ from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.ui import samples
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import BY_CODE, ENGLISH, LANGUAGES, Texts
-from kiosk.ui.paint import Painter
+from kiosk.ui.painter import Painter
 from kiosk.ui.placement import Kind, Placed, clearance
 from kiosk.ui.present import result_screen
 from kiosk.ui.screens import Frame, Result, Screen, Technician
@@ -314,8 +314,8 @@ def test_a_prompt_that_is_not_a_file_is_replaced_never_followed(tmp_path: Path, 
     """A FIFO where a key or prompt belongs would block a reader for ever; a link would make
     the kiosk play (or overwrite) another file. `kiosk voice build` replaces them and
     finishes."""
-    from kiosk.config import load_config
-    from kiosk.ui.voice import prompts_for
+    from kiosk.app.config import load_config
+    from kiosk.app.wiring import prompts_for
 
     config, state = voice_config(tmp_path)
     assert prompts_for(load_config(config)).build() == len(SPOKEN)
@@ -359,8 +359,8 @@ def test_an_unwritable_voice_folder_is_one_line(
     """A state folder the kiosk cannot write in (here voice/ is a file; a read-only disk
     does the same): one line and exit 3, never one warning per prompt or "tones only —
     None"; a starting kiosk logs that line once."""
-    from kiosk.config import load_config
-    from kiosk.ui.voice import prompts_for
+    from kiosk.app.config import load_config
+    from kiosk.app.wiring import prompts_for
 
     monkeypatch.setenv("PATH", f"{fake_espeak(tmp_path / 'bin', 'silent')}:{os.environ['PATH']}")
     config, state = voice_config(tmp_path, '["en", "es"]')
@@ -546,9 +546,9 @@ def test_no_holder_data_reaches_espeak_or_the_voice_folder(
     a counter kiosk reads cards: the site's prompts, made before any card, and nothing else."""
     import io
 
-    from kiosk.config import load_config
+    from kiosk.app.config import load_config
+    from kiosk.app.wiring import build_kiosk
     from kiosk.scan.pipeline import CardRead
-    from kiosk.wiring import build_kiosk
 
     real = subprocess.run(
         ["sh", "-c", "command -v espeak-ng"], capture_output=True, text=True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import cli
-from kiosk.issuer import cli as issuer_cli
+from kiosk.cli import issuer as issuer_cli
 from kiosk.issuer.city import City
 from tests.conftest import NOW
 from tests.test_cli import run

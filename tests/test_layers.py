@@ -110,3 +110,41 @@ def test_the_core_has_no_circles() -> None:
     graph = import_graph()
     core = {name: {t for t in ts if t.startswith("kiosk.core")} for name, ts in graph.items()}
     assert _circles({n: ts for n, ts in core.items() if n.startswith("kiosk.core")}) == []
+
+
+# Lowest first: a module may import its own layer and the layers below, never above.
+LAYERS = (
+    ("core", ("kiosk.core", "kiosk")),
+    ("edges", ("firmware_bridge", "kiosk.ui", "kiosk.scan", "kiosk.issuer")),
+    ("app", ("kiosk.app",)),
+    ("demo", ("kiosk.demo",)),
+    ("cli", ("kiosk.cli",)),
+)
+
+
+def layer_of(name: str) -> int:
+    for number, (_, prefixes) in enumerate(LAYERS):
+        if any(name == p or name.startswith(p + ".") for p in prefixes if p != "kiosk"):
+            return number
+    assert name == "kiosk", f"{name} is in no layer: add it to LAYERS and docs/architecture.md"
+    return 0
+
+
+def test_every_module_sits_in_a_layer() -> None:
+    for name in import_graph():
+        layer_of(name)
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    graph = import_graph()
+    upward = sorted(
+        f"{name} ({LAYERS[layer_of(name)][0]}) -> {target} ({LAYERS[layer_of(target)][0]})"
+        for name, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(name)
+    )
+    assert upward == []
+
+
+def test_no_import_circles() -> None:
+    assert _circles(import_graph()) == []

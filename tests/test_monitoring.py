@@ -27,8 +27,8 @@ import pytest
 import yaml
 from prometheus_client.registry import CollectorRegistry
 
-from kiosk.audit import Metrics
-from kiosk.config import load_config
+from kiosk.app.audit import Metrics
+from kiosk.app.config import load_config
 from kiosk.core.errors import ConfigError
 from kiosk.issuer.city import City
 from tests.conftest import NOW
@@ -280,7 +280,7 @@ def test_the_clock_gauge_follows_the_verifiers_rule(tmp_path: Path, city: City) 
 
 
 def test_start_time_and_site_offset_come_from_the_running_kiosk(tmp_path: Path) -> None:
-    from kiosk.wiring import build_kiosk
+    from kiosk.app.wiring import build_kiosk
 
     config = tmp_path / "kiosk.toml"
     config.write_text(
@@ -350,7 +350,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def remote_config(tmp_path: Path, certificate: tuple[Path, Path], allow: str) -> Path:
-    from kiosk.audit import hash_password
+    from kiosk.app.audit import hash_password
 
     cert, key = certificate
     path = tmp_path / "kiosk.toml"
@@ -454,7 +454,7 @@ def test_a_certificate_that_cannot_be_loaded_is_one_line(
 
 
 def test_the_documented_hash_recipe_makes_a_hash_the_kiosk_accepts() -> None:
-    from kiosk.audit import PasswordHash
+    from kiosk.app.audit import PasswordHash
 
     docs = (ROOT / "docs" / "fleet.md").read_text()
     recipe = re.search(r"^\s*python3 -c '(.*)'$", docs, re.M)
@@ -475,9 +475,9 @@ def test_the_documented_hash_recipe_makes_a_hash_the_kiosk_accepts() -> None:
 def test_kiosk_run_wiring_serves_the_remote_endpoint_with_tls(
     tmp_path: Path, certificate: tuple[Path, Path]
 ) -> None:
-    """The kiosk that `kiosk run` builds (kiosk.wiring) passes the [metrics] options to the
+    """The kiosk that `kiosk run` builds (kiosk.app.wiring) passes the [metrics] options to the
     server: off the box it answers only over TLS with the password."""
-    from kiosk.wiring import build_kiosk
+    from kiosk.app.wiring import build_kiosk
 
     path = remote_config(tmp_path, certificate, "127.0.0.0/8")
     text = path.read_text().replace(

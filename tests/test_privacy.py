@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from kiosk import cli
+from kiosk.cli import issuer as issuer_cli
 from kiosk.core.card import verify_card
 from kiosk.core.policy import Policy
 from kiosk.core.statuslist import Status
-from kiosk.issuer import cli as issuer_cli
 from kiosk.issuer.city import City, Holder
 from tests.cards import cose_of
 from tests.conftest import DOB, NAME, NOW, IssueFn, TrustFn
@@ -127,7 +127,7 @@ def test_metrics_carry_no_created_timestamps() -> None:
     """`kiosk_scans_created{reason="REVOKED"}` would date the day's first revoked card."""
     from prometheus_client import generate_latest
 
-    from kiosk.audit import Metrics
+    from kiosk.app.audit import Metrics
 
     metrics = Metrics()
     metrics.scans.labels("rejected", "REVOKED").inc()

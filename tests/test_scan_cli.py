@@ -10,10 +10,11 @@ import pytest
 
 from kiosk import cli
 from kiosk.core.errors import ConfigError
+from kiosk.scan.config import CameraConfig
 from kiosk.scan.pipeline import CardRead, ScanEvent
 from kiosk.scan.replay import ReplaySource
 from kiosk.scan.serial_scanner import SerialScanner
-from kiosk.scan.sources import CameraConfig, build_scanner, camera_factory, scanner_factory
+from kiosk.scan.sources import build_scanner, camera_factory, scanner_factory
 from kiosk.scan.v4l2 import V4L2Source
 from tests.conftest import IssueFn
 from tests.test_cli import run, verify_args

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.app.sync import sync
 from kiosk.cli import main
 from kiosk.core.trust_state import TrustState
 from kiosk.issuer.city import DAY_S, City
-from kiosk.sync import sync
 from tests.conftest import ISSUER, NOW, STATUS_BASE
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kiosk.app.technician import REASON_WORDS
 from kiosk.core.reasons import Reason
 from kiosk.issuer.city import City
-from kiosk.technician import REASON_WORDS
 from kiosk.ui import strings as S
 from kiosk.ui.screens import Technician
 from tests.test_app import card, make_rig, technician_card

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from kiosk import cli
+from kiosk.cli import issuer as issuer_cli
 from kiosk.core.statuslist import Status
-from kiosk.issuer import cli as issuer_cli
 from kiosk.issuer.city import DAY_S, YEAR_S, City, Holder
 from tests.conftest import NOW, IssueFn
 from tests.test_cli import run

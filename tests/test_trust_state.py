@@ -283,7 +283,7 @@ def test_the_single_file_layout_of_older_kiosks_is_read_and_moved(
 def test_the_watcher_never_keeps_an_old_store_it_could_not_recheck(
     state: TrustState, city: City, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kiosk.trust_watch import TrustWatcher
+    from kiosk.app.trust_watch import TrustWatcher
 
     state.import_bytes(city.bundle(NOW))
     watcher = TrustWatcher(state, every_s=0)

@@ -8,7 +8,8 @@ from kiosk.core.policy import Policy
 from kiosk.core.reasons import Reason
 from kiosk.issuer.city import Holder
 from kiosk.ui import samples
-from kiosk.ui.display import Display, DisplayConfig
+from kiosk.ui.config import DisplayConfig
+from kiosk.ui.display import Display
 from kiosk.ui.i18n import BY_CODE, ENGLISH, LANGUAGES
 from kiosk.ui.present import result_screen
 from kiosk.ui.screens import Frame

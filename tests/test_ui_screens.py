@@ -17,7 +17,7 @@ from kiosk.ui import samples
 from kiosk.ui import strings as S
 from kiosk.ui.i18n import BY_CODE, ENGLISH, LANGUAGES, Texts
 from kiosk.ui.icons import outcome_icon
-from kiosk.ui.paint import Painter
+from kiosk.ui.painter import Painter
 from kiosk.ui.placement import Kind, Placed, Placement
 from kiosk.ui.screens import Frame, Result
 from kiosk.ui.sound import NOTES, RATE, Sounds, waveform

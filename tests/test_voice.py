@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from kiosk.app.config import load_config
+from kiosk.app.doctor import run_doctor
+from kiosk.app.wiring import build_kiosk
 from kiosk.cli import main
-from kiosk.config import load_config
 from kiosk.core.trust_state import TrustState
-from kiosk.doctor import run_doctor
 from kiosk.issuer.city import DAY_S, City, Holder
 from kiosk.scan.pipeline import CardRead
 from kiosk.ui import strings as S
@@ -30,7 +31,6 @@ from kiosk.ui.i18n import BY_CODE, LANGUAGES, Texts
 from kiosk.ui.sound import Sounds
 from kiosk.ui.theme import Outcome
 from kiosk.ui.voice import SPOKEN, Espeak, Prompts, prompt_text
-from kiosk.wiring import build_kiosk
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["sh", "-c", "command -v espeak-ng"], capture_output=True).returncode != 0,

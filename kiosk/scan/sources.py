@@ -7,29 +7,11 @@ only when it opens, so everything else runs on any laptop.
 from __future__ import annotations
 
 import queue
-from dataclasses import dataclass, field
 
 from kiosk.core.errors import ConfigError
+from kiosk.scan.config import CAMERA_TYPES, SCANNER_TYPES, SOURCE_TYPES, CameraConfig
 from kiosk.scan.frames import Source, TextSource
 from kiosk.scan.pipeline import Decoder, ScanEvent, Scanner, ScannerSettings
-
-CAMERA_TYPES = ("v4l2", "picamera2", "replay", "synthetic")
-SCANNER_TYPES = ("serial-scanner", "hid-scanner")
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    type: str = "v4l2"
-    path: str = "/dev/video0"  # device, folder or video file, serial port, input device
-    fps: float = 15.0
-    width: int = 1280
-    height: int = 720
-    exposure: float | None = None
-    focus: float | None = None
-    baudrate: int = 9600  # serial-scanner
-    loop: bool = True  # replay
-    cards: tuple[str, ...] = field(default=(), repr=False)  # synthetic: card texts to show
-    seed: int = 0  # synthetic
 
 
 def camera_factory(config: CameraConfig) -> Source:
@@ -60,7 +42,7 @@ def camera_factory(config: CameraConfig) -> Source:
         return SyntheticSource(
             list(config.cards), fps=config.fps, size=(config.width, config.height), seed=config.seed
         )
-    raise ConfigError(f"camera type {config.type!r}: not one of {CAMERA_TYPES + SCANNER_TYPES}")
+    raise ConfigError(f"camera type {config.type!r}: not one of {SOURCE_TYPES}")
 
 
 def scanner_factory(config: CameraConfig) -> TextSource:
@@ -72,7 +54,7 @@ def scanner_factory(config: CameraConfig) -> TextSource:
         from kiosk.scan.hid_scanner import HidScanner
 
         return HidScanner(config.path)
-    raise ConfigError(f"camera type {config.type!r}: not one of {CAMERA_TYPES + SCANNER_TYPES}")
+    raise ConfigError(f"camera type {config.type!r}: not one of {SOURCE_TYPES}")
 
 
 def build_scanner(
@@ -87,7 +69,7 @@ def build_scanner(
             events, text_source=lambda: scanner_factory(config), settings=settings, name=config.type
         )
     if config.type not in CAMERA_TYPES:
-        raise ConfigError(f"camera type {config.type!r}: not one of {CAMERA_TYPES + SCANNER_TYPES}")
+        raise ConfigError(f"camera type {config.type!r}: not one of {SOURCE_TYPES}")
     if decoder is None:
         from kiosk.scan.decoder import DecoderChain
 

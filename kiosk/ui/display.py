@@ -5,36 +5,14 @@ the app tells it and reports touches and keys back; it decides nothing."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kiosk.core.errors import ConfigError
+from kiosk.ui.config import DisplayConfig
 from kiosk.ui.screens import Reading, Screen
 
 if TYPE_CHECKING:
     from kiosk.ui.paint import Placed
-
-DRIVERS = ("auto", "kmsdrm", "x11", "wayland", "dummy")
-
-
-@dataclass(frozen=True)
-class DisplayConfig:
-    driver: str = "auto"
-    size: tuple[int, int] | None = None  # None: the screen's own size (full screen)
-    fullscreen: bool = True
-    result_s: float = 6.0  # how long a result stays before idle returns
-    idle_cycle_s: float = 4.0  # idle instructions change language this often
-    volume: float = 0.6
-    # Spoken results after the tone: on, since the kiosk makes its own prompts (espeak-ng) —
-    # a gate serves blind residents too, and the words say no more than the tone does.
-    voice: bool = True
-    fps: int = 30
-
-    def __post_init__(self) -> None:
-        if self.driver not in DRIVERS:
-            raise ConfigError(
-                f"display.driver must be one of {', '.join(DRIVERS)}, not {self.driver!r}"
-            )
 
 
 def pick_driver(driver: str) -> str | None:
@@ -74,7 +52,7 @@ class Display:
         pygame.display.set_caption("CityCard Kiosk")
         if not self.headless:
             pygame.mouse.set_visible(not config.fullscreen)
-        from kiosk.ui.paint import Painter
+        from kiosk.ui.painter import Painter
         from kiosk.ui.text import TextEngine
 
         self.painter = Painter(TextEngine())

@@ -7,7 +7,6 @@ display knows where the language buttons are."""
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 
 import pygame
@@ -19,34 +18,13 @@ from kiosk.ui.fonts import FontChain, chain_for
 from kiosk.ui.i18n import ENGLISH, Language, Texts
 from kiosk.ui.icons import outcome_icon_on, present_card_picture, spinner
 from kiosk.ui.placement import Kind, Placed, Placement, clearance
-from kiosk.ui.screens import Frame, Idle, OutOfService, Reading, Result, Screen
+from kiosk.ui.screens import Frame, Idle, Reading, Screen
 from kiosk.ui.text import TextEngine, text_pad
 from kiosk.ui.theme import INK, SCHEMES, SPECIMEN_BAND, Colour, Outcome, Scheme
 
-__all__ = ["Canvas", "Line", "Painter", "Placed", "Placement", "scheme_of"]
+__all__ = ["Canvas", "Line", "Placed", "Placement", "scheme_of"]
 
 SMALLEST = 6  # px: the kiosk's own words shrink to this, not to nothing, where they must
-
-
-class Painter:
-    def __init__(self, engine: TextEngine | None = None) -> None:
-        self.engine = engine or TextEngine()
-
-    def paint(self, surface: pygame.Surface, screen: Screen, now: float | None = None) -> Placement:
-        from kiosk.ui import menu, outcome
-
-        canvas = Canvas(surface, self.engine, screen, time.monotonic() if now is None else now)
-        if isinstance(screen, Idle):
-            canvas.idle(screen)
-        elif isinstance(screen, Reading):
-            canvas.reading(screen)
-        elif isinstance(screen, Result):
-            outcome.result(canvas, screen)
-        elif isinstance(screen, OutOfService):
-            outcome.out_of_service(canvas, screen)
-        else:
-            menu.technician(canvas, screen)
-        return canvas.placed
 
 
 def scheme_of(screen: Screen) -> Scheme:

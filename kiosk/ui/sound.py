@@ -12,16 +12,21 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from kiosk.ui.theme import Outcome
 
-if TYPE_CHECKING:
-    from kiosk.ui.voice import Prompts
-
 log = logging.getLogger(__name__)
+
+
+class Prompts(Protocol):
+    """Spoken prompts made for the site (kiosk.ui.voice.Prompts), as the sounds use them."""
+
+    def start(self) -> None: ...
+    def path(self, outcome: Outcome, code: str) -> Path | None: ...
+
 
 RATE = 22_050
 VOICE_DIR = Path(__file__).resolve().parent.parent / "assets" / "voice"

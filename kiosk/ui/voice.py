@@ -34,19 +34,15 @@ import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kiosk.core.errors import DeviceError
 from kiosk.core.trust_state import TMP_MARK, atomic_write
 from kiosk.ui import strings as S
-from kiosk.ui.i18n import Language, Texts, language
+from kiosk.ui.i18n import Language, Texts
 from kiosk.ui.sound import RATE, VOICE_DIR, recorded
 from kiosk.ui.theme import Outcome
-
-if TYPE_CHECKING:
-    from kiosk.config import KioskConfig
 
 log = logging.getLogger(__name__)
 
@@ -508,12 +504,3 @@ def _remove_leftovers(folder: Path) -> None:
 
 def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-def prompts_for(config: KioskConfig) -> Prompts:
-    """The prompts a configured kiosk speaks: its languages, its mode's words."""
-    return Prompts(
-        Path(config.trust.state_dir) / "voice",
-        tuple(language(code) for code in config.site.languages),
-        counter=config.site.mode == "counter",
-    )

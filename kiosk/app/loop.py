@@ -14,24 +14,24 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.errors import DeviceError
-from firmware_bridge.gate import Gate, GateEvent, GateSignal, Grant
-from kiosk import technician
-from kiosk.audit import Audit, Metrics
+from firmware_bridge.gate import GateEvent, GateSignal, Grant
+from kiosk.app import technician
+from kiosk.app.grants import Ended, GrantTracker, WaitingRead, verdict_screen
+from kiosk.app.parts import Parts, Settings
+from kiosk.app.passes import PassOutcome, PassWorker
+from kiosk.app.technician import TechnicianGuard, TechnicianMenu, versions
+from kiosk.app.trust_watch import TrustWatcher
 from kiosk.core.card import verify_card
 from kiosk.core.decision import Decision
-from kiosk.core.policy import Mode, PassbackGuard, Policy, Refusals
+from kiosk.core.policy import Mode, PassbackGuard, Refusals
 from kiosk.core.reasons import Reason
 from kiosk.core.trust import TrustStore
-from kiosk.core.trust_state import TrustState
-from kiosk.grants import Ended, GrantTracker, WaitingRead, verdict_screen
-from kiosk.notify import Notifier
-from kiosk.passes import PassOutcome, PassWorker, Printer
 from kiosk.scan.pipeline import (
     CardRead,
     CodeSeen,
@@ -40,9 +40,7 @@ from kiosk.scan.pipeline import (
     SourceProblem,
     SourceRecovered,
 )
-from kiosk.technician import TechnicianGuard, TechnicianMenu, versions
-from kiosk.trust_watch import TrustWatcher
-from kiosk.ui.i18n import ENGLISH, Language
+from kiosk.ui.i18n import Language
 from kiosk.ui.present import outcome_of, result_screen
 from kiosk.ui.screens import (
     Frame,
@@ -59,56 +57,6 @@ log = logging.getLogger(__name__)
 
 MAX_STEP_FAILURES = 50
 READING_S = 1.5  # "Reading your card…" stays this long after a code was last seen unread
-
-
-class Screens(Protocol):
-    """The display as the loop sees it (kiosk.ui.display.Display)."""
-
-    def show(self, screen: Screen, now: float, force: bool = False) -> bool: ...
-    def warm(self, screen: Screen) -> None: ...
-    def hit(self, pos: tuple[int, int]) -> str | None: ...
-    def events(self) -> list[Any]: ...
-    def close(self) -> None: ...
-
-
-class Sounds(Protocol):
-    volume: float
-
-    def play(self, outcome: Any, lang: str = "en") -> bool: ...
-
-
-@dataclass(frozen=True)
-class Settings:
-    site: str
-    mode: Mode
-    languages: tuple[Language, ...]
-    policy: Policy
-    staff_language: Language = ENGLISH  # the counter's staff panel
-    result_s: float = 6.0
-    idle_cycle_s: float = 4.0
-    fps: int = 30
-    hold_during_result: bool = True  # the next card waits until the result is done
-    technician_timeout_s: float = 90.0
-    language_choice_s: float = 30.0  # a language picked on idle holds this long
-    specimen: bool = False  # a specimen city: every screen carries the band
-    trust_check_s: float = 5.0
-    technician_pin: str = field(default="", repr=False)  # "" = the card alone opens the menu
-    policies: dict[Mode, Policy] = field(default_factory=dict)  # per mode, for the menu's switch
-
-
-@dataclass
-class Parts:
-    scan_events: queue.Queue[ScanEvent]
-    gate: Gate
-    trust: TrustState
-    audit: Audit
-    metrics: Metrics
-    display: Screens | None = None
-    sounds: Sounds | None = None
-    printer: Printer | None = None
-    notifier: Notifier = field(default_factory=Notifier)
-    scanner: Any = None  # kiosk.scan.pipeline.Scanner: started and stopped by the loop
-    closers: list[Callable[[], None]] = field(default_factory=list)  # metrics server, sims
 
 
 class Kiosk:
@@ -142,7 +90,8 @@ class Kiosk:
         self.key_handlers: dict[int, Callable[[], None]] = {}
         self.on_shown: Callable[[Screen], None] | None = None
         self._last_ping = 0.0
-        self._frame = Frame(site=settings.site, specimen=settings.specimen)
+        self._frames_counted = 0
+        self.frame = Frame(site=settings.site, specimen=settings.specimen)
         self._early: list[ScanEvent] = []
         self._warm_up: list[Screen] = self._warm_up_screens()
         self.reading_until = 0.0
@@ -220,11 +169,19 @@ class Kiosk:
         self._drain_gate(now)
         self._drain_passes(now)
         self._drain_scans(now)
+        self._count_frames()
         if self._ui_events() == "quit":
             return "quit"
         self._draw(now)
         self._ping(now)
         return None
+
+    def _count_frames(self) -> None:
+        # The scanner counts in its own thread; the metric follows it from the loop's.
+        decoded = getattr(self.parts.scanner, "frames_decoded", 0)
+        if decoded > self._frames_counted:
+            self.parts.metrics.frames.inc(decoded - self._frames_counted)
+            self._frames_counted = decoded
 
     # -- trust ----------------------------------------------------------------------------
 
@@ -240,7 +197,7 @@ class Kiosk:
                 loaded=self.store is not None,
                 version=self.store.bundle.version if self.store else None,
             )
-        self._set_problem(Problem.TRUST, self.trust.trouble)
+        self.set_problem(Problem.TRUST, self.trust.trouble)
         if self.store is not None:
             wall = int(self.clock())
             bundle = self.store.bundle
@@ -259,7 +216,7 @@ class Kiosk:
 
     # -- events ---------------------------------------------------------------------------
 
-    def _set_problem(self, part: str, detail: str | None) -> None:
+    def set_problem(self, part: str, detail: str | None) -> None:
         had = part in self.problems
         if detail is None:
             self.problems.pop(part, None)
@@ -284,9 +241,9 @@ class Kiosk:
             self.parts.metrics.gate_events.labels(signal.event.value).inc()
             self.parts.audit.note("gate", self.clock(), signal=signal.event.value)
             if signal.event is GateEvent.OFFLINE and self.mode is Mode.GATE:
-                self._set_problem(Problem.GATE, signal.detail or "gate offline")
+                self.set_problem(Problem.GATE, signal.detail or "gate offline")
             elif signal.event is GateEvent.ONLINE:
-                self._set_problem(Problem.GATE, None)
+                self.set_problem(Problem.GATE, None)
             ended = self.grants.answer(signal.event)
             if ended is not None:
                 self._grant_ended(ended, now)
@@ -323,9 +280,9 @@ class Kiosk:
             except queue.Empty:
                 return
             if isinstance(event, SourceProblem):
-                self._set_problem(Problem.CAMERA, f"{event.source} {event.problem}")
+                self.set_problem(Problem.CAMERA, f"{event.source} {event.problem}")
             elif isinstance(event, SourceRecovered):
-                self._set_problem(Problem.CAMERA, None)
+                self.set_problem(Problem.CAMERA, None)
             elif isinstance(event, CodeSeen):
                 if not self._busy(self.mono()) and not self.problems and self.menu is None:
                     self.reading_until = self.mono() + READING_S
@@ -393,7 +350,7 @@ class Kiosk:
             try:
                 self.parts.gate.grant(Grant(decision.card.serial))
             except DeviceError as exc:
-                self._set_problem(Problem.GATE, str(exc))
+                self.set_problem(Problem.GATE, str(exc))
                 self._finish(decision, "gate_error", started, wall)
                 return
             self.parts.metrics.grants.inc()
@@ -412,7 +369,7 @@ class Kiosk:
             int(wall),
             languages=self.settings.languages,
             fallback=self._idle_language(now),
-            frame=self._frame,
+            frame=self.frame,
             staff_language=self.settings.staff_language,
             pass_printed=slip is not None,
             seconds_left=round(self.settings.result_s),
@@ -466,9 +423,9 @@ class Kiosk:
                 if outcome.ok:
                     self.parts.metrics.passes.inc()
             if outcome.ok:
-                self._set_problem(Problem.PRINTER, None)
+                self.set_problem(Problem.PRINTER, None)
                 continue
-            self._set_problem(Problem.PRINTER, outcome.error)
+            self.set_problem(Problem.PRINTER, outcome.error)
             self.passes.failed(now)
             if isinstance(self.screen, Result) and self.screen.pass_printed:
                 self.screen = replace(self.screen, pass_printed=False)  # no "take your pass"
@@ -495,19 +452,19 @@ class Kiosk:
             else:
                 return self._technician_screen()
         if (held := self.grants.held) is not None:
-            return Reading(held.language, self._frame)  # checking with the door controller
+            return Reading(held.language, self.frame)  # checking with the door controller
         if isinstance(self.screen, Result) and now < self.result_until:
             left = max(1, round(self.result_until - now))
             if left != self.screen.seconds_left:
                 self.screen = replace(self.screen, seconds_left=left)
             return self.screen
         if now < self.reading_until and not self.problems:
-            return Reading(language, self._frame)
+            return Reading(language, self.frame)
         if self.problems:
             order = (Problem.CAMERA, Problem.GATE, Problem.PRINTER, Problem.TRUST)
             shown = tuple(p for p in order if p in self.problems)
-            return OutOfService(shown, language, self._frame)
-        return Idle(self.settings.languages, language, self._frame)
+            return OutOfService(shown, language, self.frame)
+        return Idle(self.settings.languages, language, self.frame)
 
     def _draw(self, now: float, force: bool = False) -> None:
         screen = self.current_screen(now)
@@ -536,7 +493,7 @@ class Kiosk:
                         language,
                         counter=self.mode is Mode.COUNTER,
                         seconds_left=round(self.settings.result_s),
-                        frame=self._frame,
+                        frame=self.frame,
                         discreet=self.policy.refusals is Refusals.DISCREET,
                     )
                 )
@@ -605,7 +562,7 @@ class Kiosk:
             self.menu.last_input = now
             self.activate()
 
-    # -- technician (kiosk/technician.py draws and runs the menu) -------------------------
+    # -- technician (kiosk/app/technician.py draws and runs the menu) -------------------------
 
     def activate(self) -> None:
         technician.activate(self)

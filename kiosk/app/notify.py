@@ -35,8 +35,5 @@ class Notifier:
     def watchdog(self) -> bool:
         return self.send("WATCHDOG=1")
 
-    def status(self, text: str) -> bool:
-        return self.send(f"STATUS={text}")
-
     def stopping(self) -> bool:
         return self.send("STOPPING=1")

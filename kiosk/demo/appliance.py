@@ -26,21 +26,22 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from kiosk import specimen
-from kiosk.app import Kiosk, Parts, Settings
-from kiosk.audit import Audit, Metrics
+from kiosk.app.audit import Audit, Metrics
+from kiosk.app.loop import Kiosk
+from kiosk.app.parts import Parts, Settings
+from kiosk.app.wiring import quiet_libraries
 from kiosk.core.errors import ConfigError
 from kiosk.core.policy import Mode, Policy
 from kiosk.core.trust_state import TrustState
+from kiosk.demo import specimen
 from kiosk.scan.frames import Frame
 from kiosk.scan.pipeline import ScanEvent, Scanner, ScannerSettings
 from kiosk.scan.synthetic import Conditions, card_texture, empty_frame, render_frame
 from kiosk.ui.i18n import BY_CODE
 from kiosk.ui.screens import Screen
-from kiosk.wiring import quiet_libraries
 
 DEMO_LANGUAGES = ("en", "es", "zh-Hans", "ar", "pl", "tl", "uk")
-# What the scripted session must answer, sample by sample (kiosk.specimen's order).
+# What the scripted session must answer, sample by sample (kiosk.demo.specimen's order).
 EXPECTED = [
     "ACCEPTED",
     "ACCEPTED",
@@ -186,7 +187,8 @@ def run_demo(
     """Run the specimen session; returns 0 when every sample got the expected answer."""
     from firmware_bridge.gate import Gate, NoGate
     from firmware_bridge.simulators.wire import Wire
-    from kiosk.ui.display import Display, DisplayConfig
+    from kiosk.ui.config import DisplayConfig
+    from kiosk.ui.display import Display
     from kiosk.ui.sound import Sounds
 
     quiet_libraries()

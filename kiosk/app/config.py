@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk.audit import check_metrics
+from kiosk.app.audit import MetricsConfig, check_metrics
 from kiosk.core.errors import ConfigError
 from kiosk.core.policy import HOLDER_FIELDS, Mode, Policy, Refusals, Stale
-from kiosk.scan.sources import CameraConfig
-from kiosk.ui.display import DRIVERS, DisplayConfig
+from kiosk.scan.config import SOURCE_TYPES, CameraConfig
+from kiosk.ui.config import DRIVERS, DisplayConfig
 from kiosk.ui.i18n import language
 
 DEFAULT_PATH = Path("/etc/kiosk/kiosk.toml")
-CAMERA_TYPES = ("v4l2", "picamera2", "replay", "synthetic", "serial-scanner", "hid-scanner")
 GATE_TYPES = ("modbus", "osdp", "none")
 PRINTER_TYPES = ("escpos", "none")
 BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
@@ -112,20 +111,6 @@ class PolicyConfig:
 class SyncConfig:
     timeout_s: float = 20.0
     max_bytes: int = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """Off the box (a listen address that is not loopback), all of: allow_remote, TLS, a
-    password and an allow-list: plain text never leaves the box."""
-
-    listen: str = "127.0.0.1:9108"  # "" turns the endpoint off
-    allow_remote: bool = False
-    tls_cert: str = ""  # PEM certificate (chain) file
-    tls_key: str = ""  # its private key, PEM
-    basic_auth_user: str = ""
-    basic_auth_hash: str = field(default="", repr=False)  # kiosk.audit.hash_password
-    allow_from: tuple[str, ...] = ()  # client networks ("10.20.0.0/16"); () = any client
 
 
 @dataclass(frozen=True)
@@ -232,7 +217,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "skew_s": Rule(0, 3600),
     },
     "camera": {
-        "type": Rule(choices=CAMERA_TYPES),
+        "type": Rule(choices=SOURCE_TYPES),
         "path": _PORT,
         "fps": Rule(1, 120),
         "width": Rule(16, 8192),

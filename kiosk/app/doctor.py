@@ -20,7 +20,7 @@ from typing import TextIO
 
 from firmware_bridge.errors import DeviceError as BridgeError
 from firmware_bridge.errors import DeviceFault
-from kiosk.config import KioskConfig, load_config
+from kiosk.app.config import KioskConfig, load_config
 from kiosk.core.errors import EXIT_OK, EXIT_REJECTED, DeviceError, KioskError
 
 MIN_FREE_BYTES = 50 * 1024 * 1024
@@ -107,7 +107,7 @@ def check_trust(config: KioskConfig, now: int) -> Iterator[Check]:
 
 def check_technician_pin(config: KioskConfig) -> Check:
     """A technician card is a QR code anyone can copy: where a gate is configured, the
-    menu's test gate works only behind a PIN (kiosk/technician.py)."""
+    menu's test gate works only behind a PIN (kiosk/app/technician.py)."""
     pin = config.site.technician_pin
     fix = "set [site] technician_pin in kiosk.toml: 4-12 digits, not a guessable run"
     if config.devices.gate_type == "none":
@@ -278,7 +278,7 @@ def check_fonts() -> Check:
 
 def check_voice(config: KioskConfig) -> Check:
     """Spoken results: which of the site's languages speak, and why any does not."""
-    from kiosk.ui.voice import prompts_for
+    from kiosk.app.wiring import prompts_for
 
     if not config.display.voice:
         return Check("voice", True, "off ([display] voice = false): tones only")
@@ -303,7 +303,7 @@ def check_disk(config: KioskConfig) -> Check:
 
 def check_swap(proc_swaps: str = "/proc/swaps") -> Check:
     """Freed memory can hold a holder's name: swapped to disk, it outlives the process."""
-    from kiosk.hardening import swap_on_disk
+    from kiosk.app.hardening import swap_on_disk
 
     areas = swap_on_disk(proc_swaps)
     if not areas:

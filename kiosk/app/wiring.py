@@ -6,17 +6,21 @@ from __future__ import annotations
 import logging
 import queue
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from firmware_bridge.gate import Gate, NoGate
-from kiosk.app import Kiosk, Parts, Settings
-from kiosk.audit import Audit, Metrics
-from kiosk.config import DeviceConfig, KioskConfig
+from kiosk.app.audit import Audit, Metrics
+from kiosk.app.config import DeviceConfig, KioskConfig
+from kiosk.app.loop import Kiosk
+from kiosk.app.parts import Parts, Settings
 from kiosk.core.policy import Mode
 from kiosk.core.trust_state import TrustState
 from kiosk.scan.pipeline import ScanEvent
 from kiosk.scan.sources import build_scanner
 from kiosk.ui.i18n import language
+
+if TYPE_CHECKING:
+    from kiosk.ui.voice import Prompts
 
 
 def quiet_libraries() -> None:
@@ -44,6 +48,17 @@ def build_printer(devices: DeviceConfig) -> Any:
     from firmware_bridge.escpos_printer import EscposPrinter
 
     return EscposPrinter(devices.printer)
+
+
+def prompts_for(config: KioskConfig) -> Prompts:
+    """The prompts a configured kiosk speaks: its languages, its mode's words."""
+    from kiosk.ui.voice import Prompts
+
+    return Prompts(
+        Path(config.trust.state_dir) / "voice",
+        tuple(language(code) for code in config.site.languages),
+        counter=config.site.mode == "counter",
+    )
 
 
 def settings_of(config: KioskConfig) -> Settings:
@@ -77,7 +92,6 @@ def build_kiosk(
         closers.append(server.shutdown)
     from kiosk.ui.display import Display
     from kiosk.ui.sound import Sounds
-    from kiosk.ui.voice import prompts_for
 
     display = Display(config.display, headless=headless)
     prompts = prompts_for(config) if config.display.voice else None

@@ -8,10 +8,11 @@ from pathlib import Path
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from kiosk.config import load_config
+    from kiosk.app.config import load_config
+    from kiosk.app.wiring import prompts_for
     from kiosk.core.errors import EXIT_OK, DeviceError
     from kiosk.ui.sound import VOICE_DIR, recorded
-    from kiosk.ui.voice import SPOKEN, Espeak, prompts_for, seconds
+    from kiosk.ui.voice import SPOKEN, Espeak, seconds
 
     prompts = prompts_for(load_config(args.config))
     Espeak.find(prompts.binary)  # missing: one line and exit 3, before anything is written
@@ -38,7 +39,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from kiosk.config import DEFAULT_PATH
+    from kiosk.app.config import DEFAULT_PATH
 
     voice = sub.add_parser("voice", help="spoken results: make the prompts (espeak-ng)")
     voice_sub = voice.add_subparsers(dest="voice_command", required=True)

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.errors import DeviceError
-from kiosk.config import DeviceConfig, load_device_config
+from kiosk.app.config import DeviceConfig, load_device_config
+from kiosk.app.hardware import kiosk_error
 from kiosk.core.errors import EXIT_DEVICE, EXIT_OK, EXIT_REJECTED, ConfigError
-from kiosk.hardware import kiosk_error
 
 FAULTS = ("none", "silent", "garbled", "slow", "paper-out", "cover-open", "no-passage")
 
@@ -270,7 +270,7 @@ def cmd_device_test(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    from kiosk.config import DEFAULT_PATH
+    from kiosk.app.config import DEFAULT_PATH
 
     device = sub.add_parser("device", help="serial devices: list ports, test gate/printer/reader")
     device_sub = device.add_subparsers(dest="device_command", required=True)

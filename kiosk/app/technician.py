@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.errors import DeviceError
@@ -35,9 +35,46 @@ from kiosk.scan.pipeline import PREVIEW_MAX_AGE_S, Preview
 from kiosk.ui.screens import Problem, Technician
 
 if TYPE_CHECKING:
-    from kiosk.app import Kiosk
+    from collections import Counter
+    from collections.abc import Callable
+
+    from kiosk.app.grants import GrantTracker
+    from kiosk.app.parts import Parts, Settings
+    from kiosk.app.passes import PassWorker
+    from kiosk.app.trust_watch import TrustWatcher
+    from kiosk.core.policy import Policy
+    from kiosk.core.trust import TrustStore
+    from kiosk.ui.screens import Frame
 
 from kiosk.ui import strings as S
+
+
+class Appliance(Protocol):
+    """The kiosk as its technician menu sees it (kiosk.app.loop.Kiosk): the menu works on
+    these parts, so it never imports the loop that opens it."""
+
+    settings: Settings
+    parts: Parts
+    clock: Callable[[], float]
+    mono: Callable[[], float]
+    menu: TechnicianMenu | None
+    mode: Mode
+    policy: Policy
+    passback: PassbackGuard
+    pin_failures: int
+    pin_locked_until: float
+    counts: Counter[str]
+    problems: dict[str, str]
+    grants: GrantTracker
+    passes: PassWorker | None
+    trust: TrustWatcher
+    frame: Frame
+
+    @property
+    def store(self) -> TrustStore | None: ...
+
+    def set_problem(self, part: str, detail: str | None) -> None: ...
+
 
 ITEMS = S.TECHNICIAN_ITEMS
 VOLUMES = (0.0, 0.3, 0.6, 1.0)
@@ -134,12 +171,12 @@ class TechnicianGuard:
         return True
 
 
-def gate_needs_pin(kiosk: Kiosk) -> bool:
+def gate_needs_pin(kiosk: Appliance) -> bool:
     """A gate is configured and no PIN guards the technician menu: no test unlocks."""
     return not kiosk.settings.technician_pin and not isinstance(kiosk.parts.gate, NoGate)
 
 
-def pin_input(kiosk: Kiosk, symbol: str) -> None:
+def pin_input(kiosk: Appliance, symbol: str) -> None:
     """One press on the PIN pad. Three wrong PINs close the menu (and are audited)."""
     menu = kiosk.menu
     if menu is None or not menu.locked:
@@ -176,7 +213,7 @@ def export_diagnostics(directory: Path, report: dict[str, Any], now: float) -> P
     return path
 
 
-def activate(kiosk: Kiosk) -> None:
+def activate(kiosk: Appliance) -> None:
     menu = kiosk.menu
     if menu is None:
         return
@@ -217,7 +254,7 @@ def activate(kiosk: Kiosk) -> None:
         menu.result = (f"written: {path}",)
 
 
-def _test_gate(kiosk: Kiosk, now: float) -> tuple[str, ...]:
+def _test_gate(kiosk: Appliance, now: float) -> tuple[str, ...]:
     """One unlock through the real gate path, audited as `test_unlock` (or its refusal)."""
     audit = kiosk.parts.audit
     if gate_needs_pin(kiosk):
@@ -229,7 +266,7 @@ def _test_gate(kiosk: Kiosk, now: float) -> tuple[str, ...]:
     try:
         kiosk.parts.gate.grant(TEST_GRANT)
     except DeviceError as exc:
-        kiosk._set_problem(Problem.GATE, str(exc))
+        kiosk.set_problem(Problem.GATE, str(exc))
         audit.note("technician", kiosk.clock(), action="test_unlock_failed")
         return (f"test unlock failed: {exc}",)
     kiosk.grants.sent(now, test=True)
@@ -259,7 +296,7 @@ def gate_answer(event: GateEvent | None) -> tuple[str, ...]:
     return (line,)
 
 
-def _test_print(kiosk: Kiosk) -> tuple[str, ...]:
+def _test_print(kiosk: Appliance) -> tuple[str, ...]:
     if kiosk.passes is None:
         return ("no printer configured",)
     from firmware_bridge.escpos_printer import PassSlip
@@ -276,7 +313,7 @@ def _test_print(kiosk: Kiosk) -> tuple[str, ...]:
     return ("printer: test pass sent…",)
 
 
-def diagnostics(kiosk: Kiosk) -> dict[str, Any]:
+def diagnostics(kiosk: Appliance) -> dict[str, Any]:
     report: dict[str, Any] = {
         "site": kiosk.settings.site,
         "mode": kiosk.mode.value,
@@ -319,7 +356,7 @@ def count_words(key: str) -> str:
     return key.replace("_", " ")
 
 
-def _pane(kiosk: Kiosk, item: str, live: Preview | None = None) -> tuple[str, ...]:
+def _pane(kiosk: Appliance, item: str, live: Preview | None = None) -> tuple[str, ...]:
     menu = kiosk.menu
     if menu is not None and menu.result:
         return menu.result
@@ -395,12 +432,12 @@ def _pane(kiosk: Kiosk, item: str, live: Preview | None = None) -> tuple[str, ..
     return ("Enter: leave the menu",)
 
 
-def screen(kiosk: Kiosk) -> Technician:
+def screen(kiosk: Appliance) -> Technician:
     assert kiosk.menu is not None
     item = kiosk.menu.item
     if kiosk.menu.locked:
         shown = "•" * len(kiosk.menu.entered) or "–"
-        return Technician(PIN_PAD, kiosk.menu.selected, S.ENTER_PIN, (shown,), frame=kiosk._frame)
+        return Technician(PIN_PAD, kiosk.menu.selected, S.ENTER_PIN, (shown,), frame=kiosk.frame)
     live = _camera_view(kiosk, item == S.CAMERA_VIEW)
     preview = kiosk.menu.camera[1] if kiosk.menu.camera is not None else None
     return Technician(
@@ -409,14 +446,14 @@ def screen(kiosk: Kiosk) -> Technician:
         item,
         _pane(kiosk, item, live),
         preview=preview,
-        frame=kiosk._frame,
+        frame=kiosk.frame,
     )
 
 
 PREVIEW_WIDTH = 320  # the pane's picture, at most this wide
 
 
-def _camera_view(kiosk: Kiosk, open_: bool) -> Preview | None:
+def _camera_view(kiosk: Appliance, open_: bool) -> Preview | None:
     """Keep the menu's picture to the scanner's live, redacted preview, and only on the view.
 
     Off the Camera view the scanner stops making previews and the menu lets go of its

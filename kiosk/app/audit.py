@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from zoneinfo import ZoneInfo
@@ -43,8 +43,21 @@ from prometheus_client import (
 from kiosk.core.decision import Decision
 from kiosk.core.errors import ConfigError
 
-if TYPE_CHECKING:
-    from kiosk.config import MetricsConfig
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The [metrics] section (kiosk.app.config reads it into this). Off the box (a listen
+    address that is not loopback), all of: allow_remote, TLS, a password and an allow-list:
+    plain text never leaves the box."""
+
+    listen: str = "127.0.0.1:9108"  # "" turns the endpoint off
+    allow_remote: bool = False
+    tls_cert: str = ""  # PEM certificate (chain) file
+    tls_key: str = ""  # its private key, PEM
+    basic_auth_user: str = ""
+    basic_auth_hash: str = field(default="", repr=False)  # hash_password
+    allow_from: tuple[str, ...] = ()  # client networks ("10.20.0.0/16"); () = any client
+
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.25, 0.5, 1.0)
 HASH_SCHEME = "pbkdf2_sha256"

@@ -333,7 +333,7 @@ def sync(
 
 
 def sync_config(config_path: Path) -> list[SyncResult]:
-    from kiosk.config import load_config
+    from kiosk.app.config import load_config
 
     config = load_config(config_path)
     urls = [u for u in (config.trust.bundle_url, *config.trust.status_urls) if u]

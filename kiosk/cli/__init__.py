@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from firmware_bridge.errors import DeviceError as BridgeError
+from kiosk.app.hardware import kiosk_error
 from kiosk.core.card import verify_card
 from kiosk.core.decision import Card, Decision
 from kiosk.core.errors import EXIT_OK, EXIT_REJECTED, ConfigError, KioskError
 from kiosk.core.policy import Mode, Policy, Stale
 from kiosk.core.trust import TrustStore, parse_bundle, trust_report
 from kiosk.core.trust_state import TrustState, read_limited
-from kiosk.hardware import kiosk_error
 
 DEFAULT_STATE_DIR = Path(
     os.environ.get("KIOSK_STATE_DIR")
@@ -131,13 +131,13 @@ def _add_trust_options(parser: argparse.ArgumentParser, *, verify: bool) -> None
 def _from_config(args: argparse.Namespace) -> None:
     """--config fills in what --root-key and --state-dir did not say; on an installed kiosk
     (no --root-key, no --bundle) the kiosk's own config file does."""
-    from kiosk.config import DEFAULT_PATH
+    from kiosk.app.config import DEFAULT_PATH
 
     installed = not args.root_key and getattr(args, "bundle", None) is None
     if getattr(args, "config", None) is None and installed and DEFAULT_PATH.is_file():
         args.config = DEFAULT_PATH
     if getattr(args, "config", None) is not None:
-        from kiosk.config import load_config
+        from kiosk.app.config import load_config
 
         config = load_config(args.config)
         args.root_key = args.root_key or list(config.trust.root_keys)
@@ -317,7 +317,7 @@ def cmd_trust_import(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_sync(args: argparse.Namespace) -> int:
-    from kiosk.sync import sync_config
+    from kiosk.app.sync import sync_config
 
     results = sync_config(args.config)
     for result in results:
@@ -373,14 +373,14 @@ def _until(seconds: int | None) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from kiosk.hardening import forbid_core_dumps
+    from kiosk.app.hardening import forbid_core_dumps
 
     forbid_core_dumps()  # the demo's cards are specimens, but it is the same appliance
     if args.terminal:
-        from kiosk.demo import run_terminal_demo
+        from kiosk.demo.terminal import run_terminal_demo
 
         return run_terminal_demo(sys.stdout, mode=args.mode)
-    from kiosk.demo_app import run_demo
+    from kiosk.demo.appliance import run_demo
 
     return run_demo(
         headless=True if args.headless else None,
@@ -391,7 +391,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from kiosk.doctor import run_doctor
+    from kiosk.app.doctor import run_doctor
 
     return run_doctor(args.config, sys.stdout)
 
@@ -406,9 +406,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    from kiosk.config import load_config
-    from kiosk.hardening import forbid_core_dumps
-    from kiosk.wiring import build_kiosk
+    from kiosk.app.config import load_config
+    from kiosk.app.hardening import forbid_core_dumps
+    from kiosk.app.wiring import build_kiosk
 
     config = load_config(args.config)
     logging.basicConfig(
@@ -423,7 +423,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kiosk.config import DEFAULT_PATH
+    from kiosk.app.config import DEFAULT_PATH
 
     parser = argparse.ArgumentParser(prog="kiosk", description="CityCard Kiosk")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -479,19 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--video", action="store_true", help="the paths are video files")
     decode.set_defaults(func=cmd_decode)
 
-    from kiosk.device_cli import add_parser as add_device_parser
+    from kiosk.cli.device import add_parser as add_device_parser
 
     add_device_parser(sub)
 
-    from kiosk.config_cli import add_parser as add_config_parser
+    from kiosk.cli.config import add_parser as add_config_parser
 
     add_config_parser(sub)
 
-    from kiosk.ui.render_cli import add_parser as add_screens_parser
+    from kiosk.cli.screens import add_parser as add_screens_parser
 
     add_screens_parser(sub)
 
-    from kiosk.ui.voice_cli import add_parser as add_voice_parser
+    from kiosk.cli.voice import add_parser as add_voice_parser
 
     add_voice_parser(sub)
 
@@ -550,7 +550,3 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, pro
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run(args.func, args, "kiosk")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

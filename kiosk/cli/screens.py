@@ -27,7 +27,7 @@ def cmd_screens(args: argparse.Namespace) -> int:
 
     from kiosk.ui import samples
     from kiosk.ui.i18n import LANGUAGES, language
-    from kiosk.ui.paint import Painter
+    from kiosk.ui.painter import Painter
 
     langs = LANGUAGES if args.lang == "all" else (language(args.lang),)
     wanted = samples.names() if args.screen == "all" else [args.screen]

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from kiosk import specimen
 from kiosk.core.card import verify_card
 from kiosk.core.errors import EXIT_OK
 from kiosk.core.policy import PassbackGuard, Policy
 from kiosk.core.trust import TrustStore, parse_bundle
+from kiosk.demo import specimen
 
 SITES = {"gate": "library entrance", "counter": "service counter"}
 ACTIONS = {

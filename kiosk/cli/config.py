@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kiosk.config import DEFAULT_PATH, effective_toml, load_config
+from kiosk.app.config import DEFAULT_PATH, effective_toml, load_config
 from kiosk.core.errors import EXIT_OK
 
 
