@@ -39,7 +39,9 @@ class Rig:
     sim: TurnstileModule
     gate: ModbusGate
 
-    def expect(self, event: GateEvent, timeout: float = 5.0) -> GateSignal:
+    # Generous: a loaded CI machine can stall the pty simulator for seconds; a wait that is
+    # answered returns at once, so only a failing test pays for it.
+    def expect(self, event: GateEvent, timeout: float = 20.0) -> GateSignal:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
