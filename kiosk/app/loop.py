@@ -25,6 +25,7 @@ from kiosk.app import technician
 from kiosk.app.grants import Ended, GrantTracker, WaitingRead, verdict_screen
 from kiosk.app.parts import Parts, Settings
 from kiosk.app.passes import PassOutcome, PassWorker
+from kiosk.app.problems import ProblemBoard
 from kiosk.app.technician import TechnicianGuard, TechnicianMenu, versions
 from kiosk.app.trust_watch import TrustWatcher
 from kiosk.core.card import verify_card
@@ -74,7 +75,7 @@ class Kiosk:
         self.mode = settings.mode
         self.passback = PassbackGuard(self.policy.passback_s)
         self.trust = TrustWatcher(parts.trust, settings.trust_check_s)
-        self.problems: dict[str, str] = {}
+        self.problems = ProblemBoard(parts.audit, parts.metrics, clock)
         self.counts: Counter[str] = Counter()
         self.screen: Screen | None = None
         self.result_until = 0.0
@@ -197,7 +198,7 @@ class Kiosk:
                 loaded=self.store is not None,
                 version=self.store.bundle.version if self.store else None,
             )
-        self.set_problem(Problem.TRUST, self.trust.trouble)
+        self.problems.set(Problem.TRUST, self.trust.trouble)
         if self.store is not None:
             wall = int(self.clock())
             bundle = self.store.bundle
@@ -216,22 +217,6 @@ class Kiosk:
 
     # -- events ---------------------------------------------------------------------------
 
-    def set_problem(self, part: str, detail: str | None) -> None:
-        had = part in self.problems
-        if detail is None:
-            self.problems.pop(part, None)
-        else:
-            self.problems[part] = detail
-        self.parts.metrics.device_up.labels(part).set(0 if detail else 1)
-        if had != (detail is not None):
-            self.parts.audit.note(
-                "device",
-                self.clock(),
-                device=part,
-                state="problem" if detail else "ok",
-                detail=detail,
-            )
-
     def _drain_gate(self, now: float) -> None:
         while True:
             try:
@@ -241,9 +226,9 @@ class Kiosk:
             self.parts.metrics.gate_events.labels(signal.event.value).inc()
             self.parts.audit.note("gate", self.clock(), signal=signal.event.value)
             if signal.event is GateEvent.OFFLINE and self.mode is Mode.GATE:
-                self.set_problem(Problem.GATE, signal.detail or "gate offline")
+                self.problems.set(Problem.GATE, signal.detail or "gate offline")
             elif signal.event is GateEvent.ONLINE:
-                self.set_problem(Problem.GATE, None)
+                self.problems.set(Problem.GATE, None)
             ended = self.grants.answer(signal.event)
             if ended is not None:
                 self._grant_ended(ended, now)
@@ -280,9 +265,9 @@ class Kiosk:
             except queue.Empty:
                 return
             if isinstance(event, SourceProblem):
-                self.set_problem(Problem.CAMERA, f"{event.source} {event.problem}")
+                self.problems.set(Problem.CAMERA, f"{event.source} {event.problem}")
             elif isinstance(event, SourceRecovered):
-                self.set_problem(Problem.CAMERA, None)
+                self.problems.set(Problem.CAMERA, None)
             elif isinstance(event, CodeSeen):
                 if not self._busy(self.mono()) and not self.problems and self.menu is None:
                     self.reading_until = self.mono() + READING_S
@@ -350,7 +335,7 @@ class Kiosk:
             try:
                 self.parts.gate.grant(Grant(decision.card.serial))
             except DeviceError as exc:
-                self.set_problem(Problem.GATE, str(exc))
+                self.problems.set(Problem.GATE, str(exc))
                 self._finish(decision, "gate_error", started, wall)
                 return
             self.parts.metrics.grants.inc()
@@ -423,9 +408,9 @@ class Kiosk:
                 if outcome.ok:
                     self.parts.metrics.passes.inc()
             if outcome.ok:
-                self.set_problem(Problem.PRINTER, None)
+                self.problems.set(Problem.PRINTER, None)
                 continue
-            self.set_problem(Problem.PRINTER, outcome.error)
+            self.problems.set(Problem.PRINTER, outcome.error)
             self.passes.failed(now)
             if isinstance(self.screen, Result) and self.screen.pass_printed:
                 self.screen = replace(self.screen, pass_printed=False)  # no "take your pass"
@@ -461,9 +446,7 @@ class Kiosk:
         if now < self.reading_until and not self.problems:
             return Reading(language, self.frame)
         if self.problems:
-            order = (Problem.CAMERA, Problem.GATE, Problem.PRINTER, Problem.TRUST)
-            shown = tuple(p for p in order if p in self.problems)
-            return OutOfService(shown, language, self.frame)
+            return OutOfService(self.problems.shown(), language, self.frame)
         return Idle(self.settings.languages, language, self.frame)
 
     def _draw(self, now: float, force: bool = False) -> None:

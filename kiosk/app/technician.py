@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from kiosk.app.grants import GrantTracker
     from kiosk.app.parts import Parts, Settings
     from kiosk.app.passes import PassWorker
+    from kiosk.app.problems import ProblemBoard
     from kiosk.app.trust_watch import TrustWatcher
     from kiosk.core.policy import Policy
     from kiosk.core.trust import TrustStore
@@ -64,7 +65,7 @@ class Appliance(Protocol):
     pin_failures: int
     pin_locked_until: float
     counts: Counter[str]
-    problems: dict[str, str]
+    problems: ProblemBoard
     grants: GrantTracker
     passes: PassWorker | None
     trust: TrustWatcher
@@ -72,8 +73,6 @@ class Appliance(Protocol):
 
     @property
     def store(self) -> TrustStore | None: ...
-
-    def set_problem(self, part: str, detail: str | None) -> None: ...
 
 
 ITEMS = S.TECHNICIAN_ITEMS
@@ -266,7 +265,7 @@ def _test_gate(kiosk: Appliance, now: float) -> tuple[str, ...]:
     try:
         kiosk.parts.gate.grant(TEST_GRANT)
     except DeviceError as exc:
-        kiosk.set_problem(Problem.GATE, str(exc))
+        kiosk.problems.set(Problem.GATE, str(exc))
         audit.note("technician", kiosk.clock(), action="test_unlock_failed")
         return (f"test unlock failed: {exc}",)
     kiosk.grants.sent(now, test=True)
