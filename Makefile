@@ -2,14 +2,16 @@
 # Both create the virtual environment (and install missing system packages) on first use.
 VENV ?= .venv
 STAMP := $(VENV)/.installed
-SRC := kiosk firmware_bridge tests benchmarks
+SRC := kiosk firmware_bridge tests benchmarks setup.py assets
+# The compiled catalogs: setup.py builds them at install; these rules rebuild any .po edited since.
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard assets/locale/*/LC_MESSAGES/kiosk.po))
 
-.PHONY: run test lint bench setup clean lock deb check-arm64
+.PHONY: run test lint bench setup clean lock deb check-arm64 catalogs
 
-run: $(STAMP)
+run: $(STAMP) catalogs
 	$(VENV)/bin/kiosk demo
 
-test: $(STAMP) lint
+test: $(STAMP) catalogs lint
 	$(VENV)/bin/pytest -n auto
 
 lint: $(STAMP)
@@ -29,7 +31,12 @@ bench: $(STAMP)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/test.txt scripts/setup.sh
+catalogs: $(CATALOGS)
+
+assets/locale/%/LC_MESSAGES/kiosk.mo: assets/locale/%/LC_MESSAGES/kiosk.po | $(STAMP)
+	$(VENV)/bin/pybabel -q compile -D kiosk -i $< -o $@ -l $*
+
+$(STAMP): pyproject.toml setup.py requirements/test.txt scripts/setup.sh
 	scripts/setup.sh $(VENV)
 	touch $(STAMP)
 

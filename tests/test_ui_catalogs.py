@@ -3,16 +3,28 @@ placeholders and plural forms."""
 
 from __future__ import annotations
 
+import gettext
+import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from kiosk.core.errors import ConfigError
 from kiosk.ui import strings as S
-from kiosk.ui.i18n import BY_CODE, LANGUAGES, LOCALE_DIR, Texts, match_language, translations
+from kiosk.ui.i18n import (
+    BY_CODE,
+    LANGUAGES,
+    LOCALE_DIR,
+    Texts,
+    catalog_path,
+    match_language,
+    translations,
+)
 
 TRANSLATED = [lang for lang in LANGUAGES if lang.code != "en"]
 FIELD = re.compile(r"\{(\w*)\}")
@@ -78,6 +90,33 @@ def test_catalog_is_complete_and_clean(lang) -> None:  # type: ignore[no-untyped
             assert len(strings) == cat.num_plurals, key
     assert ids == source_messages()
     assert list(cat.check()) == []
+
+
+@pytest.mark.parametrize("lang", TRANSLATED, ids=lambda lang: lang.code)
+def test_compiled_catalog_is_current_with_its_source(lang) -> None:  # type: ignore[no-untyped-def]
+    """The .mo the kiosk reads says what its .po says (rebuild: `make catalogs`)."""
+    fresh = io.BytesIO()
+    write_mo(fresh, catalog(lang.catalog), use_fuzzy=False)
+    fresh.seek(0)
+    want = gettext.GNUTranslations(fresh)
+    with catalog_path(lang).open("rb") as f:
+        built = gettext.GNUTranslations(f)
+    assert built._catalog == want._catalog, f"{catalog_path(lang)} is stale: run `make catalogs`"  # type: ignore[attr-defined]
+    assert [built.ngettext("a", "b", n) for n in range(202)] == [
+        want.ngettext("a", "b", n) for n in range(202)
+    ]
+
+
+def test_a_missing_catalog_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import kiosk.ui.i18n as i18n
+
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    translations.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"Polski \(pl\) catalog .*kiosk\.mo cannot be read"):
+            translations(BY_CODE["pl"])
+    finally:
+        translations.cache_clear()
 
 
 @pytest.mark.parametrize("lang", TRANSLATED, ids=lambda lang: lang.code)

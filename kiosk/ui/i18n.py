@@ -1,10 +1,9 @@
-"""Languages of the screens: gettext catalogs (compiled from .po at load time), plurals,
+"""Languages of the screens: gettext catalogs (compiled to .mo when the kiosk is built), plurals,
 numbers and dates per locale (Babel/CLDR), and BCP 47 matching of the card's `lang` claim."""
 
 from __future__ import annotations
 
 import gettext
-import io
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -13,13 +12,12 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import format_date
 from babel.lists import format_list
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from kiosk import asset
 from kiosk.core.errors import ConfigError
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "assets" / "locale"
+LOCALE_DIR = asset("locale")
 DOMAIN = "kiosk"
 
 
@@ -110,16 +108,24 @@ def match_language(tag: str | None, offered: tuple[Language, ...]) -> Language |
 
 @cache
 def translations(lang: Language) -> gettext.NullTranslations:
-    """The language's catalog, compiled from its .po file in memory."""
+    """The language's catalog, as the build compiled it (setup.py; `make catalogs` in a
+    checkout after editing a .po)."""
     if lang.code == "en":
         return gettext.NullTranslations()
-    po = LOCALE_DIR / lang.catalog / "LC_MESSAGES" / f"{DOMAIN}.po"
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=lang.cldr)
-    mo = io.BytesIO()
-    write_mo(mo, catalog, use_fuzzy=False)
-    mo.seek(0)
-    return gettext.GNUTranslations(mo)
+    mo = catalog_path(lang)
+    try:
+        with mo.open("rb") as f:
+            return gettext.GNUTranslations(f)
+    except OSError as exc:  # a broken build: the kiosk will not show English instead
+        raise ConfigError(
+            f"the {lang.name} ({lang.code}) catalog {mo} cannot be read"
+            f" ({exc.strerror or exc}): build the kiosk with pip, or run `make catalogs`"
+        ) from None
+
+
+def catalog_path(lang: Language) -> Path:
+    """Where the language's compiled catalog is (the .po beside it is its source)."""
+    return LOCALE_DIR / lang.catalog / "LC_MESSAGES" / f"{DOMAIN}.mo"
 
 
 @dataclass(frozen=True)

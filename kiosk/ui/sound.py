@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kiosk import asset
 from kiosk.ui.theme import Outcome
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class Prompts(Protocol):
 
 
 RATE = 22_050
-VOICE_DIR = Path(__file__).resolve().parent.parent / "assets" / "voice"
+VOICE_DIR = asset("voice")
 
 # (frequency Hz, seconds, harmonics) per note; 0 Hz is a rest.
 NOTES: dict[Outcome, Sequence[tuple[float, float, int]]] = {

@@ -10,7 +10,7 @@ holder is ever synthesised or written.
 Each prompt is `<state_dir>/voice/<lang>/<outcome>.wav` with `<outcome>.key` beside it, a
 hash of the words, the espeak-ng voice and release and the synthesis settings: a changed
 translation or an espeak-ng upgrade makes that prompt again, nothing else. Recordings in
-`kiosk/assets/voice/<lang>/` take precedence (kiosk/ui/sound.py). docs/voice.md gives the
+`assets/voice/<lang>/` take precedence (kiosk/ui/sound.py). docs/voice.md gives the
 voice chosen for each language and why.
 """
 
